@@ -1,0 +1,104 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import { SystemError, UserError } from './errors.js';
+
+/**
+ * The one adapter over DuckDB. Values are always bound, never spliced into SQL; the rest of the project sees only
+ * `Database` and plain row objects.
+ */
+export type SqlValue = DuckDBValue;
+export type Row = Record<string, unknown>;
+
+export interface OpenOptions {
+  readOnly?: boolean;
+}
+
+export class Database {
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  /** Opens (or creates) a database file with errors that say what went wrong and what to do about it. */
+  static async open(path: string, options: OpenOptions = {}): Promise<Database> {
+    const absolute = path === ':memory:' ? path : resolve(path);
+    if (absolute !== ':memory:') {
+      const folder = dirname(absolute);
+      if (!existsSync(folder)) {
+        throw new UserError(`Cannot open database ${absolute}: folder ${folder} does not exist. Create it or pass another --db PATH.`);
+      }
+      if (existsSync(absolute) && statSync(absolute).isDirectory()) {
+        throw new UserError(`Cannot open database ${absolute}: it is a directory. Pass a file path with --db PATH.`);
+      }
+      if (options.readOnly && !existsSync(absolute)) {
+        throw new UserError(`No database at ${absolute}: ingest traces first with \`selfharness ingest PATH\` or pass --db PATH.`);
+      }
+    }
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(absolute, {
+        ...(options.readOnly ? { access_mode: 'READ_ONLY' } : {}),
+        TimeZone: 'UTC',
+      });
+    } catch (error) {
+      throw describeOpenError(absolute, error);
+    }
+    const connection = await instance.connect();
+    return new Database(absolute, instance, connection);
+  }
+
+  async run(sql: string, values?: SqlValue[]): Promise<void> {
+    await this.connection.run(sql, values);
+  }
+
+  async all<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql, values);
+    return reader.getRowObjectsJS() as T[];
+  }
+
+  async one<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T | undefined> {
+    const rows = await this.all<T>(sql, values);
+    return rows[0];
+  }
+
+  /** Runs `work` in one transaction: everything it wrote is committed together, or nothing is. */
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    await this.connection.run('BEGIN TRANSACTION');
+    try {
+      const result = await work();
+      await this.connection.run('COMMIT');
+      return result;
+    } catch (error) {
+      await this.connection.run('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+function describeOpenError(path: string, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/lock/i.test(message)) {
+    return new UserError(
+      `Database ${path} is in use by another process (${firstLine(message)}). Stop that process, or read a Parquet snapshot made with \`selfharness export --parquet DIR\`.`,
+      { cause: error },
+    );
+  }
+  if (/not a valid DuckDB database|Corrupt|checksum|unable to open|Serialization|IO Error/i.test(message)) {
+    return new SystemError(
+      `Cannot open database ${path}: ${firstLine(message)}. The file is damaged or not a selfharness database; pass another --db PATH, or move it aside and re-ingest.`,
+      { cause: error },
+    );
+  }
+  return new SystemError(`Cannot open database ${path}: ${firstLine(message)}`, { cause: error });
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+
+/**
+ * The event vocabulary of the log. Names are noun-verb and never change once stored; a changed shape gets a
+ * `schemaVersion` and an upcaster instead. Every importer and the agent runtime emit these same events.
+ */
+
+/** `unknown`: the run ended but its source holds no verdict (a bare trajectory). */
+export const Outcome = z.enum(['passed', 'failed', 'invalid', 'unknown']);
+export type Outcome = z.infer<typeof Outcome>;
+
+/** Where an event came from: a format, a file and a position inside it (a line, a JSON path). */
+export const EventSource = z.object({
+  format: z.string().min(1),
+  file: z.string().optional(),
+  position: z.string().optional(),
+});
+export type EventSource = z.infer<typeof EventSource>;
+
+const EventBase = z.object({
+  /** Derived from the source (e.g. trial id + step), so importing the same input twice adds nothing. */
+  id: z.string().min(1).max(512),
+  runId: z.string().min(1).max(512),
+  /** ISO 8601 time at which the step happened, when the source knows it. */
+  time: z.iso.datetime({ offset: true, local: true }).optional(),
+  source: EventSource.optional(),
+});
+
+const count = z.number().int().nonnegative();
+const money = z.number().nonnegative();
+
+export const RunStarted = EventBase.extend({
+  type: z.literal('run-start'),
+  data: z.object({
+    task: z.string().min(1),
+    dataset: z.string().optional(),
+    model: z.string().optional(),
+    agent: z.string().optional(),
+    agentVersion: z.string().optional(),
+    harnessVersion: z.string().optional(),
+    attempt: count.optional(),
+    split: z.string().optional(),
+    seed: z.number().int().optional(),
+    trialName: z.string().optional(),
+    instruction: z.string().optional(),
+    /** A sub-agent or continuation trajectory points at the run it belongs to. */
+    parentRunId: z.string().optional(),
+    relation: z.enum(['subagent', 'continuation']).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type RunStarted = z.infer<typeof RunStarted>;
+
+export const StepCreated = EventBase.extend({
+  type: z.literal('step-create'),
+  data: z.object({
+    step: count,
+    role: z.enum(['system', 'user', 'agent']),
+    message: z.string(),
+    reasoning: z.string().optional(),
+    model: z.string().optional(),
+    promptTokens: count.optional(),
+    completionTokens: count.optional(),
+    cachedTokens: count.optional(),
+    costUsd: money.optional(),
+    /** The step repeats context from an earlier trajectory (ATIF `is_copied_context`). */
+    copiedContext: z.boolean().optional(),
+    extra: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type StepCreated = z.infer<typeof StepCreated>;
+
+export const ToolCalled = EventBase.extend({
+  type: z.literal('tool-call'),
+  data: z.object({
+    step: count,
+    callId: z.string().min(1),
+    tool: z.string().min(1),
+    arguments: z.record(z.string(), z.unknown()),
+    /** The shell command text when the call runs one, for detectors and analysts. */
+    command: z.string().optional(),
+  }),
+});
+export type ToolCalled = z.infer<typeof ToolCalled>;
+
+export const ToolResulted = EventBase.extend({
+  type: z.literal('tool-result'),
+  data: z.object({
+    step: count,
+    callId: z.string().optional(),
+    output: z.string(),
+    exitCode: z.number().int().optional(),
+    error: z.string().optional(),
+  }),
+});
+export type ToolResulted = z.infer<typeof ToolResulted>;
+
+export const TestResult = z.object({
+  name: z.string().min(1),
+  status: z.enum(['passed', 'failed', 'skipped', 'other']),
+  message: z.string().optional(),
+  durationMs: z.number().nonnegative().optional(),
+});
+export type TestResult = z.infer<typeof TestResult>;
+
+export const RunVerified = EventBase.extend({
+  type: z.literal('run-verify'),
+  data: z.object({
+    reward: z.number().optional(),
+    tests: z.array(TestResult),
+  }),
+});
+export type RunVerified = z.infer<typeof RunVerified>;
+
+export const RunEnded = EventBase.extend({
+  type: z.literal('run-end'),
+  data: z.object({
+    outcome: Outcome,
+    reward: z.number().optional(),
+    /** Why the run failed or is invalid, e.g. `agent_timeout`, `exit_cost`, an exception type. */
+    failureReason: z.string().optional(),
+    promptTokens: count.optional(),
+    completionTokens: count.optional(),
+    costUsd: money.optional(),
+    startedAt: z.iso.datetime({ offset: true, local: true }).optional(),
+    endedAt: z.iso.datetime({ offset: true, local: true }).optional(),
+  }),
+});
+export type RunEnded = z.infer<typeof RunEnded>;
+
+export const TraceEvent = z.discriminatedUnion('type', [
+  RunStarted,
+  StepCreated,
+  ToolCalled,
+  ToolResulted,
+  RunVerified,
+  RunEnded,
+]);
+export type TraceEvent = z.infer<typeof TraceEvent>;
+export type EventType = TraceEvent['type'];
+
+export const eventTypes: readonly EventType[] = TraceEvent.options.map((option) => option.shape.type.value);
+
+/** An event as read back from the log: what was written, plus its position in the global sequence. */
+export type RecordedEvent = TraceEvent & { seq: number; recordedAt: string };
+
+/** Formats a zod error as one line a user can act on: the path and the reason of each issue. */
+export function describeSchemaError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(event)'}: ${issue.message}`)
+    .join('; ');
+}
