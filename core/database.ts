@@ -8,6 +8,8 @@ import { SystemError, UserError } from './errors.js';
  * `Database` and plain row objects.
  */
 export type SqlValue = DuckDBValue;
+
+const timing = process.env.SELFHARNESS_SQL_TIMING === '1';
 export type Row = Record<string, unknown>;
 
 export interface OpenOptions {
@@ -38,19 +40,19 @@ export class Database {
     }
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(absolute, {
-        ...(options.readOnly ? { access_mode: 'READ_ONLY' } : {}),
-        TimeZone: 'UTC',
-      });
+      instance = await DuckDBInstance.create(absolute, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
     } catch (error) {
       throw describeOpenError(absolute, error);
     }
     const connection = await instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
     return new Database(absolute, instance, connection);
   }
 
   async run(sql: string, values?: SqlValue[]): Promise<void> {
+    const started = timing ? performance.now() : 0;
     await this.connection.run(sql, values);
+    if (timing) console.error(`[sql ${(performance.now() - started).toFixed(0)} ms] ${sql.trim().split('\n')[0]?.slice(0, 90)}`);
   }
 
   async all<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {

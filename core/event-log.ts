@@ -1,12 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Row, type SqlValue } from './database.js';
 import { SystemError } from './errors.js';
 import type { TraceEvent } from './events.js';
-import { rebuildProjections, updateProjections } from './projections.js';
+import { firstSeqOfRuns, rebuildProjections, updateProjections } from './projections.js';
 import { CREATE_TABLES, SCHEMA_VERSION } from './schema.js';
+import { StagingBatch } from './staging.js';
 
 /** An event ready to append: its JSON text (already validated) and where it came from. */
 export interface StagedEvent {
@@ -32,25 +33,51 @@ export interface AppendResult {
   duplicates: number;
   /** Rejected records newly kept in `ingest_rejects`. */
   rejected: number;
+  /** New events per source format. */
+  appendedByFormat: Record<string, number>;
 }
 
 const MAX_RAW_CHARS = 1_000_000;
 
-const LOAD_STAGED = `
-INSERT INTO events
-SELECT $2 + row_number() OVER (ORDER BY s.ord), s.id, s.type, s.run_id, s.time, s.sf, s.sfile, s.spos, s.data, now()
-FROM (
-  SELECT ord, e->>'id' AS id, e->>'type' AS type, e->>'runId' AS run_id, CAST(e->>'time' AS TIMESTAMPTZ) AS time,
-         sf, sfile, spos, e->'data' AS data
-  FROM read_json($1, format = 'newline_delimited', columns = {ord: 'BIGINT', sf: 'VARCHAR', sfile: 'VARCHAR', spos: 'VARCHAR', e: 'JSON'})
-  QUALIFY row_number() OVER (PARTITION BY id ORDER BY ord) = 1
-) s
-WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.id = s.id)`;
+/** Reads a staged batch, keeping the first of any event repeated within it. */
+const STAGE_EVENTS = `
+CREATE OR REPLACE TEMP TABLE staged_events AS
+SELECT o, s, p, e.id AS id, e.type AS type, e.runId AS run_id, CAST(e.time AS TIMESTAMPTZ) AS time, e.data AS data
+FROM read_json($1, format = 'newline_delimited', columns = {
+  o: 'BIGINT', s: 'INTEGER', p: 'VARCHAR',
+  e: 'STRUCT(id VARCHAR, type VARCHAR, runId VARCHAR, time VARCHAR, data JSON)'
+})
+QUALIFY row_number() OVER (PARTITION BY run_id, id ORDER BY o) = 1`;
 
 /**
- * The append-only event log. Each `append` is one transaction: the batch's new events, its rejects and the
- * projection rows of the runs it touched are committed together, so a crash loses at most the batch in flight and a
- * re-run adds exactly what is missing (event ids come from the source).
+ * Appends the staged events that the log does not hold yet. An event is identified by its run and id; all events of
+ * the batch's runs have `seq >= $3`, so the check reads only their row groups.
+ */
+const LOAD_EVENTS = `
+INSERT INTO events
+SELECT $2 + row_number() OVER (ORDER BY staged.o), staged.id, staged.type, staged.run_id, staged.time,
+       sources.format, sources.file, staged.p, staged.data, now()
+FROM staged_events staged
+JOIN read_json($1, format = 'newline_delimited', columns = {index: 'INTEGER', format: 'VARCHAR', file: 'VARCHAR'}) sources
+  ON sources.index = staged.s
+WHERE NOT EXISTS (
+  SELECT 1 FROM events existing
+  WHERE existing.seq >= $3 AND existing.run_id = staged.run_id AND existing.id = staged.id
+)`;
+
+const LOAD_REJECTS = `
+INSERT INTO ingest_rejects
+SELECT DISTINCT ON (id) id, format, file, position,
+       CASE WHEN length(raw) > ${MAX_RAW_CHARS} THEN reason || ' (raw text cut to ${MAX_RAW_CHARS} characters)' ELSE reason END,
+       left(raw, ${MAX_RAW_CHARS}), now()
+FROM read_json($1, format = 'newline_delimited',
+               columns = {id: 'VARCHAR', format: 'VARCHAR', file: 'VARCHAR', position: 'VARCHAR', reason: 'VARCHAR', raw: 'VARCHAR'}) staged
+WHERE NOT EXISTS (SELECT 1 FROM ingest_rejects existing WHERE existing.id = staged.id)`;
+
+/**
+ * The append-only event log. Each append is one transaction: the batch's new events, its rejects and the projection
+ * rows of the runs it touched are committed together, so a crash loses at most the batch in flight, and a re-run adds
+ * exactly what is missing (event ids come from the source, so nothing is added twice).
  */
 export class EventLog {
   private readonly stagingFolder: string;
@@ -76,9 +103,7 @@ export class EventLog {
 
   private async migrate(): Promise<void> {
     await this.database.run(CREATE_TABLES);
-    const row = await this.database.one<{ value: string }>(
-      "SELECT value FROM selfharness_meta WHERE key = 'schema_version'",
-    );
+    const row = await this.database.one<{ value: string }>("SELECT value FROM selfharness_meta WHERE key = 'schema_version'");
     if (!row) {
       await this.database.run("INSERT INTO selfharness_meta VALUES ('schema_version', $1)", [String(SCHEMA_VERSION)]);
     } else if (Number(row.value) > SCHEMA_VERSION) {
@@ -88,73 +113,66 @@ export class EventLog {
     }
   }
 
+  /** Starts a batch; fill it, then pass it to `append`. */
+  createBatch(): StagingBatch {
+    return new StagingBatch(this.stagingFolder, `batch-${this.stagingCounter++}`);
+  }
+
   /** Appends events given as values (the runtime, tests). Same path as the importers. */
-  async appendEvents(events: readonly TraceEvent[]): Promise<AppendResult> {
-    return this.append(
-      events.map((event) => ({
+  async appendEvents(events: readonly TraceEvent[], rejects: readonly RejectedRecord[] = []): Promise<AppendResult> {
+    const batch = this.createBatch();
+    for (const event of events) {
+      batch.addEvent({
         json: JSON.stringify(event),
         format: event.source?.format ?? 'native',
         file: event.source?.file,
         position: event.source?.position,
-      })),
-      [],
-    );
+      });
+    }
+    for (const reject of rejects) batch.addReject(reject);
+    return this.append(batch);
   }
 
-  /** Appends one batch of validated events and rejected records in a single transaction. */
-  async append(events: readonly StagedEvent[], rejects: readonly RejectedRecord[]): Promise<AppendResult> {
-    const stagingFile = events.length > 0 ? this.writeStaging(events) : undefined;
+  /** Appends one batch of validated events and rejected records in a single transaction, then removes its files. */
+  async append(batch: StagingBatch): Promise<AppendResult> {
+    batch.seal();
     try {
       return await this.database.transaction(async () => {
         const before = await this.lastSeq();
+        const appendedByFormat: Record<string, number> = {};
         let appended = 0;
-        if (stagingFile) {
-          await this.database.run(LOAD_STAGED, [stagingFile, before]);
-          appended = (await this.lastSeq()) - before;
+        if (batch.eventCount > 0) {
+          await this.database.run(STAGE_EVENTS, [batch.eventsFile]);
+          await this.database.run('CREATE OR REPLACE TEMP TABLE staged_runs AS SELECT DISTINCT run_id FROM staged_events');
+          const firstSeq = await firstSeqOfRuns(this.database, 'staged_runs', before + 1);
+          await this.database.run(LOAD_EVENTS, [batch.sourcesFile, before, firstSeq]);
+          await this.database.run('DROP TABLE staged_events; DROP TABLE staged_runs');
+          const counts = await this.database.all<{ format: string; n: bigint }>(
+            'SELECT source_format AS format, count(*) AS n FROM events WHERE seq > $1 GROUP BY 1',
+            [before],
+          );
+          for (const row of counts) {
+            appendedByFormat[row.format] = Number(row.n);
+            appended += Number(row.n);
+          }
           if (appended > 0) await updateProjections(this.database, before);
         }
-        const rejected = await this.insertRejects(rejects);
-        return { appended, duplicates: events.length - appended, rejected };
+        let rejected = 0;
+        if (batch.rejects.length > 0) {
+          const countBefore = await this.countRows('ingest_rejects');
+          await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
+          rejected = (await this.countRows('ingest_rejects')) - countBefore;
+        }
+        return { appended, duplicates: batch.eventCount - appended, rejected, appendedByFormat };
       });
     } finally {
-      if (stagingFile) rmSync(stagingFile, { force: true });
+      batch.dispose();
     }
   }
 
-  private writeStaging(events: readonly StagedEvent[]): string {
-    mkdirSync(this.stagingFolder, { recursive: true });
-    const file = join(this.stagingFolder, `batch-${this.stagingCounter++}.ndjson`);
-    const lines: string[] = new Array(events.length);
-    for (let index = 0; index < events.length; index++) {
-      const event = events[index] as StagedEvent;
-      lines[index] =
-        `{"ord":${index},"sf":${JSON.stringify(event.format)},"sfile":${event.file === undefined ? 'null' : JSON.stringify(event.file)},"spos":${event.position === undefined ? 'null' : JSON.stringify(event.position)},"e":${event.json}}`;
-    }
-    writeFileSync(file, `${lines.join('\n')}\n`);
-    return file;
-  }
-
-  private async insertRejects(rejects: readonly RejectedRecord[]): Promise<number> {
-    let inserted = 0;
-    for (const reject of rejects) {
-      const id = createHash('sha256')
-        .update(`${reject.format}\u0000${reject.file ?? ''}\u0000${reject.position ?? ''}\u0000${reject.reason}`)
-        .digest('hex')
-        .slice(0, 32);
-      const exists = await this.database.one('SELECT 1 FROM ingest_rejects WHERE id = $1', [id]);
-      if (exists) continue;
-      const raw = reject.raw.length > MAX_RAW_CHARS ? reject.raw.slice(0, MAX_RAW_CHARS) : reject.raw;
-      await this.database.run('INSERT INTO ingest_rejects VALUES ($1, $2, $3, $4, $5, $6, now())', [
-        id,
-        reject.format,
-        reject.file ?? null,
-        reject.position ?? null,
-        reject.raw.length > MAX_RAW_CHARS ? `${reject.reason} (raw text cut to ${MAX_RAW_CHARS} characters)` : reject.reason,
-        raw,
-      ]);
-      inserted++;
-    }
-    return inserted;
+  private async countRows(table: 'events' | 'ingest_rejects'): Promise<number> {
+    const row = await this.database.one<{ n: bigint }>(`SELECT count(*) AS n FROM ${table}`);
+    return Number(row?.n ?? 0);
   }
 
   async lastSeq(): Promise<number> {
@@ -163,8 +181,7 @@ export class EventLog {
   }
 
   async countEvents(): Promise<number> {
-    const row = await this.database.one<{ n: bigint }>('SELECT count(*) AS n FROM events');
-    return Number(row?.n ?? 0);
+    return this.countRows('events');
   }
 
   /** Recomputes all projections from the log. */

@@ -11,6 +11,8 @@ export interface ParsedEvent {
   event: unknown;
   /** The event's exact JSON text when the adapter read it as-is (the native format), to skip re-serialising. */
   json?: string;
+  /** Where the event is in its file, for events that carry no `source` of their own. */
+  position?: string;
 }
 
 export interface ParsedReject {
@@ -44,8 +46,11 @@ export interface Adapter {
   claimsDirectory?(directory: string, entries: readonly string[]): boolean;
   /** Claims a file, given its path and its first 4 KiB as text. */
   claimsFile?(file: string, head: string): boolean;
-  /** Reads the unit and yields its events and rejects, streaming where the input may be large. */
-  parse(unit: SourceUnit, options: ParseOptions): AsyncIterable<ParseItem>;
+  /**
+   * Reads the unit and yields its events and rejects, streaming where the input may be large. Large inputs may yield
+   * arrays of items, which saves a promise per record.
+   */
+  parse(unit: SourceUnit, options: ParseOptions): AsyncIterable<ParseItem | readonly ParseItem[]>;
 }
 
 /** Builds a reject item; positions read like `line 12` or `steps[3].tool_calls[0]`. */
@@ -53,6 +58,9 @@ export function rejectItem(format: string, file: string, position: string, reaso
   return { kind: 'reject', reject: { format, file, position, reason, raw } };
 }
 
-export function eventItem(event: unknown, json?: string): ParsedEvent {
-  return json === undefined ? { kind: 'event', event } : { kind: 'event', event, json };
+export function eventItem(event: unknown, json?: string, position?: string): ParsedEvent {
+  const item: ParsedEvent = { kind: 'event', event };
+  if (json !== undefined) item.json = json;
+  if (position !== undefined) item.position = position;
+  return item;
 }

@@ -4,7 +4,10 @@ import { TraceEvent } from '../../core/index.js';
 /** Runs an adapter over one unit and splits its output into schema-valid events, invalid events and rejects. */
 export async function collect(adapter: Adapter, path: string, isDirectory: boolean, options: ParseOptions = {}) {
   const items: ParseItem[] = [];
-  for await (const item of adapter.parse({ path, isDirectory }, options)) items.push(item);
+  for await (const output of adapter.parse({ path, isDirectory }, options)) {
+    if (Array.isArray(output)) items.push(...output);
+    else items.push(output as ParseItem);
+  }
   const events: TraceEvent[] = [];
   const invalid: { event: unknown; reason: string }[] = [];
   const rejects = [];

@@ -1,0 +1,38 @@
+import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
+import { readLineBatches } from './lines.js';
+
+const FORMAT = 'native';
+
+/**
+ * The project's own format: one `TraceEvent` per line as JSON (NDJSON). It is what the runtime writes, what
+ * `POST /v1/events` accepts, and the fastest way in: a valid line is stored as it was written.
+ */
+export const nativeAdapter: Adapter = {
+  format: FORMAT,
+  description: 'selfharness NDJSON events, one event per line (.ndjson, .jsonl)',
+  claimsFile(file, head) {
+    if (!/\.(ndjson|jsonl)$/i.test(file)) return false;
+    const first = head.split('\n', 1)[0] ?? '';
+    return /"type"\s*:\s*"(run-start|step-create|tool-call|tool-result|run-verify|run-end)"/.test(first) || first.trim() === '';
+  },
+  async *parse(unit: SourceUnit): AsyncIterable<ParseItem[]> {
+    for await (const lines of readLineBatches(unit.path)) {
+      const items: ParseItem[] = [];
+      for (const line of lines) {
+        if (line.text.trim() === '') continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(line.text);
+        } catch (error) {
+          const reason = line.terminated
+            ? `invalid JSON: ${(error as Error).message}`
+            : `truncated last line (the file ends mid-record): ${(error as Error).message}`;
+          items.push(rejectItem(FORMAT, unit.path, `line ${line.number}`, reason, line.text));
+          continue;
+        }
+        items.push(eventItem(value, line.text, `line ${line.number}`));
+      }
+      yield items;
+    }
+  },
+};
