@@ -12,7 +12,11 @@ export function databasePath(options: GlobalOptions): string {
 }
 
 /** Opens the log, runs `work`, and always closes it. */
-export async function withLog<T>(options: GlobalOptions, work: (log: EventLog) => Promise<T>, readOnly = false): Promise<T> {
+export async function withLog<T>(
+  options: GlobalOptions,
+  work: (log: EventLog) => Promise<T>,
+  readOnly = false,
+): Promise<T> {
   const log = await EventLog.open(databasePath(options), { readOnly });
   try {
     return await work(log);

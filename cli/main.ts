@@ -7,7 +7,7 @@ import type { GlobalOptions } from './context.js';
 
 export function createProgram(): Command {
   const program = new Command('selfharness')
-    .description('Turn an agent\'s verified failures into small, validated harness edits. The log lives in DuckDB.')
+    .description("Turn an agent's verified failures into small, validated harness edits. The log lives in DuckDB.")
     .option('--db <path>', 'database file (default: $SELFHARNESS_DB or ./selfharness.duckdb)')
     .option('--json', 'print results as JSON')
     .showHelpAfterError()
@@ -42,4 +42,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 }
-

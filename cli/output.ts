@@ -1,7 +1,9 @@
 /** Turns DuckDB values into what JSON and terminals show: safe integers as numbers, times as ISO strings. */
 export function toPlain(value: unknown): unknown {
   if (typeof value === 'bigint') {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString();
   }
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Array.isArray(value)) return value.map(toPlain);
@@ -23,13 +25,18 @@ export function formatTable(rows: readonly Record<string, unknown>[], columns?: 
   if (names.length === 0) return '(no rows)';
   const cell = (value: unknown) => {
     const plain = toPlain(value);
-    const text = plain === null || plain === undefined ? '' : typeof plain === 'object' ? JSON.stringify(plain) : String(plain);
+    const text =
+      plain === null || plain === undefined ? '' : typeof plain === 'object' ? JSON.stringify(plain) : String(plain);
     const flat = text.replace(/\s+/g, ' ');
     return flat.length > MAX_CELL ? `${flat.slice(0, MAX_CELL - 1)}…` : flat;
   };
   const body = rows.map((row) => names.map((name) => cell(row[name])));
   const widths = names.map((name, index) => Math.max(name.length, ...body.map((line) => (line[index] ?? '').length)));
-  const render = (line: readonly string[]) => line.map((text, index) => text.padEnd(widths[index] ?? 0)).join('  ').trimEnd();
+  const render = (line: readonly string[]) =>
+    line
+      .map((text, index) => text.padEnd(widths[index] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [render(names), render(widths.map((width) => '-'.repeat(width))), ...body.map(render)].join('\n');
 }
 

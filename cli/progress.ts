@@ -6,12 +6,13 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr) {
   const interactive = stream.isTTY === true;
   let lastLine = '';
   let lastPrinted = Date.now();
+  const intervalMs = Number(process.env.SELFHARNESS_PROGRESS_INTERVAL_MS ?? 5000);
   return {
     update(line: string) {
       lastLine = line;
       if (interactive) {
         stream.write(`\r${line}\u001b[K`);
-      } else if (Date.now() - lastPrinted > 5000) {
+      } else if (Date.now() - lastPrinted > intervalMs) {
         lastPrinted = Date.now();
         stream.write(`${line}\n`);
       }

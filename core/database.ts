@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import { SystemError, UserError } from './errors.js';
 
 /**
@@ -29,13 +29,17 @@ export class Database {
     if (absolute !== ':memory:') {
       const folder = dirname(absolute);
       if (!existsSync(folder)) {
-        throw new UserError(`Cannot open database ${absolute}: folder ${folder} does not exist. Create it or pass another --db PATH.`);
+        throw new UserError(
+          `Cannot open database ${absolute}: folder ${folder} does not exist. Create it or pass another --db PATH.`,
+        );
       }
       if (existsSync(absolute) && statSync(absolute).isDirectory()) {
         throw new UserError(`Cannot open database ${absolute}: it is a directory. Pass a file path with --db PATH.`);
       }
       if (options.readOnly && !existsSync(absolute)) {
-        throw new UserError(`No database at ${absolute}: ingest traces first with \`selfharness ingest PATH\` or pass --db PATH.`);
+        throw new UserError(
+          `No database at ${absolute}: ingest traces first with \`selfharness ingest PATH\` or pass --db PATH.`,
+        );
       }
     }
     let instance: DuckDBInstance;
@@ -52,7 +56,8 @@ export class Database {
   async run(sql: string, values?: SqlValue[]): Promise<void> {
     const started = timing ? performance.now() : 0;
     await this.connection.run(sql, values);
-    if (timing) console.error(`[sql ${(performance.now() - started).toFixed(0)} ms] ${sql.trim().split('\n')[0]?.slice(0, 90)}`);
+    if (timing)
+      console.error(`[sql ${(performance.now() - started).toFixed(0)} ms] ${sql.trim().split('\n')[0]?.slice(0, 90)}`);
   }
 
   async all<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {

@@ -103,7 +103,9 @@ export class EventLog {
 
   private async migrate(): Promise<void> {
     await this.database.run(CREATE_TABLES);
-    const row = await this.database.one<{ value: string }>("SELECT value FROM selfharness_meta WHERE key = 'schema_version'");
+    const row = await this.database.one<{ value: string }>(
+      "SELECT value FROM selfharness_meta WHERE key = 'schema_version'",
+    );
     if (!row) {
       await this.database.run("INSERT INTO selfharness_meta VALUES ('schema_version', $1)", [String(SCHEMA_VERSION)]);
     } else if (Number(row.value) > SCHEMA_VERSION) {
@@ -143,7 +145,9 @@ export class EventLog {
         let appended = 0;
         if (batch.eventCount > 0) {
           await this.database.run(STAGE_EVENTS, [batch.eventsFile]);
-          await this.database.run('CREATE OR REPLACE TEMP TABLE staged_runs AS SELECT DISTINCT run_id FROM staged_events');
+          await this.database.run(
+            'CREATE OR REPLACE TEMP TABLE staged_runs AS SELECT DISTINCT run_id FROM staged_events',
+          );
           const firstSeq = await firstSeqOfRuns(this.database, 'staged_runs', before + 1);
           await this.database.run(LOAD_EVENTS, [batch.sourcesFile, before, firstSeq]);
           await this.database.run('DROP TABLE staged_events; DROP TABLE staged_runs');

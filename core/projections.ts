@@ -103,9 +103,10 @@ const INSERTS = { runs: RUNS, steps: STEPS, tool_calls: TOOL_CALLS, verification
 
 /** Re-derives the projection rows of every run that has an event after `afterSeq`. Call inside the append transaction. */
 export async function updateProjections(database: Database, afterSeq: number): Promise<number> {
-  await database.run('CREATE OR REPLACE TEMP TABLE affected_runs AS SELECT DISTINCT run_id FROM events WHERE seq > $1', [
-    afterSeq,
-  ]);
+  await database.run(
+    'CREATE OR REPLACE TEMP TABLE affected_runs AS SELECT DISTINCT run_id FROM events WHERE seq > $1',
+    [afterSeq],
+  );
   const affected = Number((await database.one<{ n: bigint }>('SELECT count(*) AS n FROM affected_runs'))?.n ?? 0);
   if (affected > 0) {
     const firstSeq = await firstSeqOfRuns(database, 'affected_runs', afterSeq + 1);

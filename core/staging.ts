@@ -49,8 +49,14 @@ export class StagingBatch {
     this.sealed = true;
     this.flushBuffer();
     closeSync(this.eventsDescriptor);
-    writeFileSync(this.sourcesFile, this.sources.map((source, index) => JSON.stringify({ index, ...source })).join('\n'));
-    writeFileSync(this.rejectsFile, this.rejects.map((reject) => JSON.stringify({ id: rejectId(reject), ...reject })).join('\n'));
+    writeFileSync(
+      this.sourcesFile,
+      this.sources.map((source, index) => JSON.stringify({ index, ...source })).join('\n'),
+    );
+    writeFileSync(
+      this.rejectsFile,
+      this.rejects.map((reject) => JSON.stringify({ id: rejectId(reject), ...reject })).join('\n'),
+    );
   }
 
   dispose(): void {

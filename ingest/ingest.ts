@@ -1,12 +1,6 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  describeSchemaError,
-  type EventLog,
-  type RejectedRecord,
-  TraceEvent,
-  UserError,
-} from '../core/index.js';
+import { describeSchemaError, type EventLog, type RejectedRecord, TraceEvent, UserError } from '../core/index.js';
 import type { StagingBatch } from '../core/staging.js';
 import type { Adapter, ParsedEvent, ParseOptions, SourceUnit } from './adapter.js';
 import { adapters, findAdapter } from './adapters.js';
@@ -62,7 +56,11 @@ const PROGRESS_INTERVAL_MS = 500;
  * and appends in batches of one transaction each. Importing the same input again adds nothing; a crash mid-way loses
  * at most the batch in flight, and running again completes the log without duplicates.
  */
-export async function ingestPaths(log: EventLog, paths: readonly string[], options: IngestOptions = {}): Promise<IngestSummary> {
+export async function ingestPaths(
+  log: EventLog,
+  paths: readonly string[],
+  options: IngestOptions = {},
+): Promise<IngestSummary> {
   const forced = options.format === undefined ? undefined : requireAdapter(options.format);
   const skipped: IngestSummary['skipped'] = [];
   const units: PlannedUnit[] = [];
@@ -95,14 +93,28 @@ export async function ingestPaths(log: EventLog, paths: readonly string[], optio
   return batch.summary(skipped);
 }
 
-function report(options: IngestOptions, unitsDone: number, unitsTotal: number, currentPath: string, batch: BatchWriter) {
-  options.onProgress?.({ unitsDone, unitsTotal, currentPath, eventsRead: batch.eventsRead, rejects: batch.rejectCount });
+function report(
+  options: IngestOptions,
+  unitsDone: number,
+  unitsTotal: number,
+  currentPath: string,
+  batch: BatchWriter,
+) {
+  options.onProgress?.({
+    unitsDone,
+    unitsTotal,
+    currentPath,
+    eventsRead: batch.eventsRead,
+    rejects: batch.rejectCount,
+  });
 }
 
 function requireAdapter(format: string): Adapter {
   const adapter = findAdapter(format);
   if (!adapter) {
-    throw new UserError(`Unknown format "${format}". Known formats: ${adapters.map((known) => known.format).join(', ')}.`);
+    throw new UserError(
+      `Unknown format "${format}". Known formats: ${adapters.map((known) => known.format).join(', ')}.`,
+    );
   }
   return adapter;
 }
@@ -256,7 +268,13 @@ class BatchWriter {
       formats,
       rejects: this.keptRejects,
       skipped,
-      totals: { units: sum('units'), runs: sum('runs'), events: sum('events'), appended: sum('appended'), rejects: sum('rejects') },
+      totals: {
+        units: sum('units'),
+        runs: sum('runs'),
+        events: sum('events'),
+        appended: sum('appended'),
+        rejects: sum('rejects'),
+      },
     };
   }
 }
@@ -268,4 +286,3 @@ function safeStringify(value: unknown): string {
     return String(value);
   }
 }
-

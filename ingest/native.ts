@@ -13,7 +13,10 @@ export const nativeAdapter: Adapter = {
   claimsFile(file, head) {
     if (!/\.(ndjson|jsonl)$/i.test(file)) return false;
     const first = head.split('\n', 1)[0] ?? '';
-    return /"type"\s*:\s*"(run-start|step-create|tool-call|tool-result|run-verify|run-end)"/.test(first) || first.trim() === '';
+    return (
+      /"type"\s*:\s*"(run-start|step-create|tool-call|tool-result|run-verify|run-end)"/.test(first) ||
+      first.trim() === ''
+    );
   },
   async *parse(unit: SourceUnit): AsyncIterable<ParseItem[]> {
     for await (const lines of readLineBatches(unit.path)) {

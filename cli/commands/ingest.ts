@@ -16,13 +16,21 @@ interface IngestCommandOptions {
 export function registerIngest(program: Command, globals: () => GlobalOptions): void {
   program
     .command('ingest')
-    .description('Load trace files and directories into the event log (formats are detected; re-importing adds nothing)')
+    .description(
+      'Load trace files and directories into the event log (formats are detected; re-importing adds nothing)',
+    )
     .argument('<paths...>', 'files or directories to read, walked recursively')
-    .option('--format <format>', `read every input as this format (${adapters.map((adapter) => adapter.format).join(', ')})`)
+    .option(
+      '--format <format>',
+      `read every input as this format (${adapters.map((adapter) => adapter.format).join(', ')})`,
+    )
     .option('--model <model>', 'model name for runs whose source does not name one')
     .option('--dataset <dataset>', 'dataset name for runs whose source does not name one')
     .option('--batch-size <n>', 'events per transaction', '50000')
-    .addHelpText('after', `\nFormats:\n${adapters.map((adapter) => `  ${adapter.format.padEnd(12)} ${adapter.description}`).join('\n')}`)
+    .addHelpText(
+      'after',
+      `\nFormats:\n${adapters.map((adapter) => `  ${adapter.format.padEnd(12)} ${adapter.description}`).join('\n')}`,
+    )
     .action(async (paths: string[], options: IngestCommandOptions) => {
       const global = globals();
       const batchSize = Number(options.batchSize);
@@ -73,6 +81,8 @@ function printSummary(summary: IngestSummary, seconds: number): void {
     if (summary.rejects.length > 20) console.log(`  … ${summary.rejects.length - 20} more: selfharness rejects`);
   }
   if (summary.skipped.length > 0) {
-    console.log(`\n${summary.skipped.length} files skipped (not a known trace format), e.g. ${summary.skipped[0]?.path}`);
+    console.log(
+      `\n${summary.skipped.length} files skipped (not a known trace format), e.g. ${summary.skipped[0]?.path}`,
+    );
   }
 }

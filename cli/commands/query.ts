@@ -6,7 +6,9 @@ import { formatTable, printJson, toPlain } from '../output.js';
 export function registerQuery(program: Command, globals: () => GlobalOptions): void {
   program
     .command('sql')
-    .description('Run a read-only SQL query over the log and its tables (events, runs, steps, tool_calls, verifications, ingest_rejects)')
+    .description(
+      'Run a read-only SQL query over the log and its tables (events, runs, steps, tool_calls, verifications, ingest_rejects)',
+    )
     .argument('<query>', 'the SQL query')
     .option('--csv', 'print CSV')
     .action(async (query: string, options: { csv?: boolean }) => {
@@ -58,9 +60,9 @@ export function registerQuery(program: Command, globals: () => GlobalOptions): v
           database: log.database.path,
           events: await log.countEvents(),
           runs: await log.query(
-            'SELECT source_format AS format, count(*) AS runs, count(*) FILTER (WHERE outcome = \'passed\') AS passed, count(*) FILTER (WHERE outcome = \'failed\') AS failed, count(*) FILTER (WHERE outcome = \'invalid\') AS invalid, count(*) FILTER (WHERE outcome NOT IN (\'passed\', \'failed\', \'invalid\')) AS other FROM runs GROUP BY 1 ORDER BY 1',
+            "SELECT source_format AS format, count(*) AS runs, count(*) FILTER (WHERE outcome = 'passed') AS passed, count(*) FILTER (WHERE outcome = 'failed') AS failed, count(*) FILTER (WHERE outcome = 'invalid') AS invalid, count(*) FILTER (WHERE outcome NOT IN ('passed', 'failed', 'invalid')) AS other FROM runs GROUP BY 1 ORDER BY 1",
           ),
-          rejects: Number(((await log.query<{ n: bigint }>('SELECT count(*) AS n FROM ingest_rejects'))[0]?.n ?? 0n)),
+          rejects: Number((await log.query<{ n: bigint }>('SELECT count(*) AS n FROM ingest_rejects'))[0]?.n ?? 0n),
         }),
         true,
       );
@@ -76,10 +78,11 @@ function toCsv(rows: readonly Record<string, unknown>[]): string {
   const first = rows[0];
   if (!first) return '';
   const names = Object.keys(first);
-  const escape = (value: unknown) => {
+  const quote = (value: unknown) => {
     const plain = toPlain(value);
-    const text = plain === null || plain === undefined ? '' : typeof plain === 'object' ? JSON.stringify(plain) : String(plain);
+    const text =
+      plain === null || plain === undefined ? '' : typeof plain === 'object' ? JSON.stringify(plain) : String(plain);
     return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
-  return `${[names.join(','), ...rows.map((row) => names.map((name) => escape(row[name])).join(','))].join('\n')}\n`;
+  return `${[names.join(','), ...rows.map((row) => names.map((name) => quote(row[name])).join(','))].join('\n')}\n`;
 }

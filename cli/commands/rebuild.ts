@@ -5,7 +5,9 @@ import { formatTable, printJson } from '../output.js';
 
 /** A table's row count and an order-independent checksum of its rows, to show that a rebuild changed nothing. */
 async function fingerprint(log: EventLog, table: string): Promise<{ rows: number; checksum: string }> {
-  const [row] = await log.query<{ n: bigint; h: bigint | null }>(`SELECT count(*) AS n, bit_xor(hash(t)) AS h FROM ${table} t`);
+  const [row] = await log.query<{ n: bigint; h: bigint | null }>(
+    `SELECT count(*) AS n, bit_xor(hash(t)) AS h FROM ${table} t`,
+  );
   return { rows: Number(row?.n ?? 0), checksum: (row?.h ?? 0n).toString(16) };
 }
 
@@ -16,14 +18,21 @@ export function registerRebuild(program: Command, globals: () => GlobalOptions):
     .action(async () => {
       const global = globals();
       const report = await withLog(global, async (log) => {
-        const before = Object.fromEntries(await Promise.all(PROJECTION_TABLES.map(async (table) => [table, await fingerprint(log, table)])));
+        const before = Object.fromEntries(
+          await Promise.all(PROJECTION_TABLES.map(async (table) => [table, await fingerprint(log, table)])),
+        );
         const started = performance.now();
         const runs = await log.rebuild();
         const seconds = (performance.now() - started) / 1000;
         const tables = [];
         for (const table of PROJECTION_TABLES) {
           const after = await fingerprint(log, table);
-          tables.push({ table, rows: after.rows, checksum: after.checksum, unchanged: before[table].checksum === after.checksum && before[table].rows === after.rows });
+          tables.push({
+            table,
+            rows: after.rows,
+            checksum: after.checksum,
+            unchanged: before[table].checksum === after.checksum && before[table].rows === after.rows,
+          });
         }
         return { runs, seconds, tables };
       });

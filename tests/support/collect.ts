@@ -1,5 +1,5 @@
-import type { Adapter, ParseItem, ParseOptions } from '../../ingest/adapter.js';
 import { TraceEvent } from '../../core/index.js';
+import type { Adapter, ParseItem, ParseOptions } from '../../ingest/adapter.js';
 
 /** Runs an adapter over one unit and splits its output into schema-valid events, invalid events and rejects. */
 export async function collect(adapter: Adapter, path: string, isDirectory: boolean, options: ParseOptions = {}) {

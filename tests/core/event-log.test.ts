@@ -1,0 +1,121 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventLog, PROJECTION_TABLES, SystemError, UserError } from '../../core/index.js';
+import { sampleRun } from '../support/events.js';
+
+let log: EventLog;
+
+beforeEach(async () => {
+  log = await EventLog.open(':memory:');
+});
+afterEach(() => log.close());
+
+async function snapshot(target: EventLog) {
+  const tables: Record<string, unknown[]> = {};
+  for (const table of PROJECTION_TABLES) tables[table] = await target.query(`SELECT * FROM ${table} ORDER BY ALL`);
+  return tables;
+}
+
+describe('event log', () => {
+  it('appends a run and derives runs, steps, tool calls and verifications from it', async () => {
+    const result = await log.appendEvents(sampleRun('r1'));
+    expect(result).toMatchObject({ appended: 9, duplicates: 0, rejected: 0 });
+
+    const [run] = await log.query('SELECT * FROM runs');
+    expect(run).toMatchObject({
+      run_id: 'r1',
+      task: 'make-output',
+      model: 'model-a',
+      dataset: 'unit',
+      attempt: 1,
+      outcome: 'failed',
+      reward: 0,
+      failure_reason: 'tests failed',
+      step_count: 2,
+      tool_call_count: 2,
+      prompt_tokens: 220n,
+      completion_tokens: 22n,
+    });
+    const calls = await log.query('SELECT step, command, exit_code, output_excerpt FROM tool_calls ORDER BY step');
+    expect(calls).toEqual([
+      { step: 1, command: 'make', exit_code: 2, output_excerpt: 'make: *** No targets.  Stop.' },
+      { step: 2, command: 'make all', exit_code: 0, output_excerpt: 'ok' },
+    ]);
+    expect(await log.query('SELECT test_name, status, message FROM verifications')).toEqual([
+      { test_name: 'test_output', status: 'failed', message: 'output.txt missing' },
+    ]);
+  });
+
+  it('gives every event the next number of one global sequence', async () => {
+    await log.appendEvents(sampleRun('r1'));
+    await log.appendEvents(sampleRun('r2'));
+    const rows = await log.query<{ seq: bigint }>('SELECT seq FROM events ORDER BY seq');
+    expect(rows.map((row) => Number(row.seq))).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
+  });
+
+  it('adds nothing when the same events arrive again, in another batch or twice in one', async () => {
+    await log.appendEvents(sampleRun('r1'));
+    const again = await log.appendEvents([...sampleRun('r1'), ...sampleRun('r2'), ...sampleRun('r2')]);
+    expect(again).toMatchObject({ appended: 9, duplicates: 18 });
+    expect(await log.countEvents()).toBe(18);
+    expect(await log.query('SELECT run_id FROM runs ORDER BY run_id')).toEqual([{ run_id: 'r1' }, { run_id: 'r2' }]);
+  });
+
+  it('keeps each rejected record once, with file, position, reason and raw text', async () => {
+    const reject = {
+      format: 'native',
+      file: '/data/a.ndjson',
+      position: 'line 3',
+      reason: 'invalid JSON',
+      raw: '{"id":',
+    };
+    expect((await log.appendEvents([], [reject])).rejected).toBe(1);
+    expect((await log.appendEvents([], [reject])).rejected).toBe(0);
+    expect(await log.query('SELECT format, file, position, reason, raw FROM ingest_rejects')).toEqual([reject]);
+  });
+
+  it('updates a run whose events arrive over several batches, and a rebuild gives the same tables', async () => {
+    const events = [...sampleRun('r1'), ...sampleRun('r2', 'passed')];
+    for (let start = 0; start < events.length; start += 4) await log.appendEvents(events.slice(start, start + 4));
+    const incremental = await snapshot(log);
+    expect(incremental.runs).toHaveLength(2);
+    expect((incremental.runs as { outcome: string }[]).map((run) => run.outcome).sort()).toEqual(['failed', 'passed']);
+
+    await log.rebuild();
+    expect(await snapshot(log)).toEqual(incremental);
+
+    const whole = await EventLog.open(':memory:');
+    await whole.appendEvents(events);
+    const strip = (tables: Record<string, unknown[]>) =>
+      JSON.stringify(tables, (key, value) =>
+        key.endsWith('seq') ? undefined : typeof value === 'bigint' ? Number(value) : value,
+      );
+    expect(strip(await snapshot(whole))).toEqual(strip(incremental));
+    whole.close();
+  });
+
+  it('shows a run that has not ended as unfinished', async () => {
+    await log.appendEvents(sampleRun('r1').slice(0, 4));
+    expect(await log.query('SELECT outcome FROM runs')).toEqual([{ outcome: 'unfinished' }]);
+  });
+});
+
+describe('opening a database', () => {
+  it('says the file is damaged instead of failing with a stack trace', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'selfharness-'));
+    const file = join(folder, 'broken.duckdb');
+    writeFileSync(file, 'this is not a database'.repeat(1000));
+    const error = await EventLog.open(file).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SystemError);
+    expect((error as Error).message).toContain(file);
+    expect((error as Error).message).toMatch(/damaged or not a selfharness database/);
+  });
+
+  it('names a missing folder', async () => {
+    const error = await EventLog.open('/nonexistent-folder/x.duckdb').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(/folder \/nonexistent-folder does not exist/);
+  });
+});
