@@ -39,30 +39,25 @@ export interface AppendResult {
 
 const MAX_RAW_CHARS = 1_000_000;
 
-/** Reads a staged batch, keeping the first of any event repeated within it. */
-const STAGE_EVENTS = `
-CREATE OR REPLACE TEMP TABLE staged_events AS
-SELECT o, s, p, e.id AS id, e.type AS type, e.runId AS run_id, CAST(e.time AS TIMESTAMPTZ) AS time, e.data AS data
-FROM read_json($1, format = 'newline_delimited', columns = {
-  o: 'BIGINT', s: 'INTEGER', p: 'VARCHAR',
-  e: 'STRUCT(id VARCHAR, type VARCHAR, runId VARCHAR, time VARCHAR, data JSON)'
-})
-QUALIFY row_number() OVER (PARTITION BY run_id, id ORDER BY o) = 1`;
-
 /**
- * Appends the staged events that the log does not hold yet. An event is identified by its run and id; all events of
- * the batch's runs have `seq >= $3`, so the check reads only their row groups.
+ * Appends the staged events that the log does not hold yet, numbering them in batch order. An event is identified by
+ * its run and id (repeats within a batch are dropped while staging); all events of the batch's runs have
+ * `seq >= $4`, so the check reads only their row groups, and none at all when every run of the batch is new
+ * (`$4 > $2`).
  */
 const LOAD_EVENTS = `
 INSERT INTO events
-SELECT $2 + row_number() OVER (ORDER BY staged.o), staged.id, staged.type, staged.run_id, staged.time,
-       sources.format, sources.file, staged.p, staged.data, now()
-FROM staged_events staged
-JOIN read_json($1, format = 'newline_delimited', columns = {index: 'INTEGER', format: 'VARCHAR', file: 'VARCHAR'}) sources
+SELECT $2 + row_number() OVER (ORDER BY staged.o), staged.e.id, staged.e.type, staged.e.runId,
+       CAST(staged.e.time AS TIMESTAMPTZ), sources.format, sources.file, staged.p, staged.e.data, now()
+FROM read_json($1, format = 'newline_delimited', columns = {
+  o: 'BIGINT', s: 'INTEGER', p: 'VARCHAR',
+  e: 'STRUCT(id VARCHAR, type VARCHAR, runId VARCHAR, time VARCHAR, data JSON)'
+}) staged
+JOIN read_json($3, format = 'newline_delimited', columns = {index: 'INTEGER', format: 'VARCHAR', file: 'VARCHAR'}) sources
   ON sources.index = staged.s
-WHERE NOT EXISTS (
+WHERE $4 > $2 OR NOT EXISTS (
   SELECT 1 FROM events existing
-  WHERE existing.seq >= $3 AND existing.run_id = staged.run_id AND existing.id = staged.id
+  WHERE existing.seq >= $4 AND existing.run_id = staged.e.runId AND existing.id = staged.e.id
 )`;
 
 const LOAD_REJECTS = `
@@ -124,12 +119,16 @@ export class EventLog {
   async appendEvents(events: readonly TraceEvent[], rejects: readonly RejectedRecord[] = []): Promise<AppendResult> {
     const batch = this.createBatch();
     for (const event of events) {
-      batch.addEvent({
-        json: JSON.stringify(event),
-        format: event.source?.format ?? 'native',
-        file: event.source?.file,
-        position: event.source?.position,
-      });
+      batch.addEvent(
+        {
+          json: JSON.stringify(event),
+          format: event.source?.format ?? 'native',
+          file: event.source?.file,
+          position: event.source?.position,
+        },
+        event.runId,
+        event.id,
+      );
     }
     for (const reject of rejects) batch.addReject(reject);
     return this.append(batch);
@@ -144,13 +143,13 @@ export class EventLog {
         const appendedByFormat: Record<string, number> = {};
         let appended = 0;
         if (batch.eventCount > 0) {
-          await this.database.run(STAGE_EVENTS, [batch.eventsFile]);
           await this.database.run(
-            'CREATE OR REPLACE TEMP TABLE staged_runs AS SELECT DISTINCT run_id FROM staged_events',
+            "CREATE OR REPLACE TEMP TABLE staged_runs AS SELECT runId AS run_id FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'})",
+            [batch.runsFile],
           );
           const firstSeq = await firstSeqOfRuns(this.database, 'staged_runs', before + 1);
-          await this.database.run(LOAD_EVENTS, [batch.sourcesFile, before, firstSeq]);
-          await this.database.run('DROP TABLE staged_events; DROP TABLE staged_runs');
+          await this.database.run('DROP TABLE staged_runs');
+          await this.database.run(LOAD_EVENTS, [batch.eventsFile, before, batch.sourcesFile, firstSeq]);
           const counts = await this.database.all<{ format: string; n: bigint }>(
             'SELECT source_format AS format, count(*) AS n FROM events WHERE seq > $1 GROUP BY 1',
             [before],
@@ -167,7 +166,7 @@ export class EventLog {
           await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
           rejected = (await this.countRows('ingest_rejects')) - countBefore;
         }
-        return { appended, duplicates: batch.eventCount - appended, rejected, appendedByFormat };
+        return { appended, duplicates: batch.eventCount + batch.repeated - appended, rejected, appendedByFormat };
       });
     } finally {
       batch.dispose();

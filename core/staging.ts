@@ -14,12 +14,18 @@ export class StagingBatch {
   readonly eventsFile: string;
   readonly rejectsFile: string;
   readonly sourcesFile: string;
+  readonly runsFile: string;
+  private readonly keys = new Set<string>();
+  private readonly runIds = new Set<string>();
+  /** Events left out because the batch already held an event with the same run and id. */
+  repeated = 0;
   readonly sources: { format: string; file: string | null }[] = [];
   private readonly sourceIndex = new Map<string, number>();
   private lastSource: { format: string; file: string | null; index: number } | undefined;
   private sealed = false;
   private readonly eventsDescriptor: number;
   private buffer = '';
+  /** Events written to the batch (repeats left out). */
   eventCount = 0;
   rejects: RejectedRecord[] = [];
 
@@ -28,10 +34,19 @@ export class StagingBatch {
     this.eventsFile = join(folder, `${name}.events.ndjson`);
     this.rejectsFile = join(folder, `${name}.rejects.ndjson`);
     this.sourcesFile = join(folder, `${name}.sources.ndjson`);
+    this.runsFile = join(folder, `${name}.runs.ndjson`);
     this.eventsDescriptor = openSync(this.eventsFile, 'w');
   }
 
-  addEvent(event: StagedEvent): void {
+  /** Adds an event, unless the batch already holds one with the same run and id (the first one wins). */
+  addEvent(event: StagedEvent, runId: string, id: string): void {
+    const key = `${runId}\u0000${id}`;
+    if (this.keys.has(key)) {
+      this.repeated++;
+      return;
+    }
+    this.keys.add(key);
+    this.runIds.add(runId);
     const source = this.indexSource(event.format, event.file ?? null);
     const position = event.position === undefined ? 'null' : JSON.stringify(event.position);
     this.buffer += `{"o":${this.eventCount},"s":${source},"p":${position},"e":${event.json}}\n`;
@@ -49,6 +64,7 @@ export class StagingBatch {
     this.sealed = true;
     this.flushBuffer();
     closeSync(this.eventsDescriptor);
+    writeFileSync(this.runsFile, [...this.runIds].map((runId) => JSON.stringify({ runId })).join('\n'));
     writeFileSync(
       this.sourcesFile,
       this.sources.map((source, index) => JSON.stringify({ index, ...source })).join('\n'),
@@ -60,7 +76,8 @@ export class StagingBatch {
   }
 
   dispose(): void {
-    for (const file of [this.eventsFile, this.rejectsFile, this.sourcesFile]) rmSync(file, { force: true });
+    for (const file of [this.eventsFile, this.rejectsFile, this.sourcesFile, this.runsFile])
+      rmSync(file, { force: true });
   }
 
   private flushBuffer(): void {

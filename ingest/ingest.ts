@@ -225,12 +225,16 @@ class BatchWriter {
     summary.events++;
     summary.runIds.add(event.runId);
     this.eventsRead++;
-    this.batch.addEvent({
-      json: item.json !== undefined && !changed ? item.json : JSON.stringify(event),
-      format: event.source?.format ?? format,
-      file: event.source?.file ?? unit.path,
-      position: event.source?.position ?? item.position,
-    });
+    this.batch.addEvent(
+      {
+        json: item.json !== undefined && !changed ? item.json : JSON.stringify(event),
+        format: event.source?.format ?? format,
+        file: event.source?.file ?? unit.path,
+        position: event.source?.position ?? item.position,
+      },
+      event.runId,
+      event.id,
+    );
     return this.batch.eventCount >= this.batchSize;
   }
 

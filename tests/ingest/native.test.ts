@@ -57,7 +57,7 @@ describe('native NDJSON ingest', () => {
 
   it('refuses an unknown format and a missing path before reading anything', async () => {
     await expect(ingestPaths(log, [fixture], { format: 'nope' })).rejects.toThrow(
-      /Unknown format "nope". Known formats: native/,
+      /Unknown format "nope". Known formats: harbor, tb1, atif, swe-agent, swe-bench, otel, native\.$/,
     );
     await expect(ingestPaths(log, ['/no/such/file.ndjson'])).rejects.toThrow(
       'Cannot ingest /no/such/file.ndjson: no such file or directory.',

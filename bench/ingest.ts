@@ -1,0 +1,81 @@
+/**
+ * Ingest benchmark: 1M generated native events through the product path (`ingestPaths`: validation, staging,
+ * de-duplication, projections) against DuckDB's own `read_json` of the same file into a plain table, in the same
+ * process. Also the wall time of ingesting the real traces in ../shared/traces when they are present.
+ *
+ *   npm run bench:ingest [-- --events 1000000]
+ */
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Database, EventLog } from '../core/index.js';
+import { ingestPaths } from '../ingest/ingest.js';
+import { generateNativeEvents } from './generate-events.js';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    folder: { type: 'string', default: '.bench' },
+    traces: { type: 'string', default: resolve(import.meta.dirname, '../../shared/traces') },
+  },
+});
+const count = Number(values.events);
+const folder = resolve(values.folder);
+mkdirSync(folder, { recursive: true });
+
+function fresh(path: string): string {
+  rmSync(path, { force: true });
+  rmSync(`${path}.wal`, { force: true });
+  return path;
+}
+
+const input = join(folder, `events-${count}.ndjson`);
+if (!existsSync(input)) {
+  console.error(`generating ${count} events into ${input} …`);
+  await generateNativeEvents(input, count);
+}
+const bytes = statSync(input).size;
+console.error(`input: ${count} events, ${(bytes / 1e6).toFixed(0)} MB (${Math.round(bytes / count)} bytes per event)`);
+
+let started = performance.now();
+const log = await EventLog.open(fresh(join(folder, 'product.duckdb')));
+const summary = await ingestPaths(log, [input]);
+log.close();
+const productSeconds = (performance.now() - started) / 1000;
+if (summary.totals.appended !== count) throw new Error(`product path appended ${summary.totals.appended} of ${count}`);
+
+started = performance.now();
+const reference = await Database.open(fresh(join(folder, 'reference.duckdb')));
+await reference.run(`CREATE TABLE events AS SELECT * FROM read_json($1, format = 'newline_delimited')`, [input]);
+const loaded = Number((await reference.one<{ n: bigint }>('SELECT count(*) AS n FROM events'))?.n ?? 0);
+reference.close();
+const referenceSeconds = (performance.now() - started) / 1000;
+if (loaded !== count) throw new Error(`read_json loaded ${loaded} of ${count}`);
+
+const peakMb = process.resourceUsage().maxRSS / 1024;
+const rows: [string, string][] = [
+  ['product path (ingestPaths)', `${(count / productSeconds).toFixed(0)} events/s (${productSeconds.toFixed(2)} s)`],
+  [
+    'reference: DuckDB read_json → table',
+    `${(count / referenceSeconds).toFixed(0)} events/s (${referenceSeconds.toFixed(2)} s)`,
+  ],
+  ['ratio product / read_json', (referenceSeconds / productSeconds).toFixed(2)],
+  ['peak memory (RSS, whole process)', `${peakMb.toFixed(0)} MB`],
+];
+
+if (existsSync(values.traces)) {
+  started = performance.now();
+  const tracesLog = await EventLog.open(fresh(join(folder, 'traces.duckdb')));
+  const traces = await ingestPaths(tracesLog, [values.traces]);
+  tracesLog.close();
+  const seconds = (performance.now() - started) / 1000;
+  rows.push([
+    `real traces (${values.traces})`,
+    `${seconds.toFixed(2)} s: ${traces.totals.runs} runs, ${traces.totals.appended} events, ${traces.totals.rejects} rejects`,
+  ]);
+} else {
+  rows.push(['real traces', `skipped: ${values.traces} not found`]);
+}
+
+const width = Math.max(...rows.map(([name]) => name.length));
+for (const [name, value] of rows) console.log(`${name.padEnd(width)}  ${value}`);
