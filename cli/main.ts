@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { SelfharnessError, UserError } from '../core/index.js';
+import { registerDemo } from './commands/demo.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerQuery } from './commands/query.js';
 import { registerRebuild } from './commands/rebuild.js';
@@ -13,6 +14,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
+  registerDemo(program, globals);
   registerIngest(program, globals);
   registerQuery(program, globals);
   registerRebuild(program, globals);
