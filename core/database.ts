@@ -93,7 +93,7 @@ function describeOpenError(path: string, error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
   if (/lock/i.test(message)) {
     return new UserError(
-      `Database ${path} is in use by another process (${firstLine(message)}). Stop that process, or read a Parquet snapshot made with \`selfharness export --parquet DIR\`.`,
+      `Database ${path} is in use by another process (${firstLine(message).replace(/^IO Error: /, '')}). Wait for it to finish, or pass another --db PATH.`,
       { cause: error },
     );
   }

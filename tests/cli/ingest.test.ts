@@ -63,7 +63,7 @@ describe('selfharness ingest, sql and rebuild from the command line', () => {
 
   it('killed with SIGKILL mid-ingest and run again, holds exactly the events of an uninterrupted run', async () => {
     const input = join(folder, 'many.ndjson');
-    const total = 240_000;
+    const total = 500_000;
     await generateNativeEvents(input, total);
     const db = join(folder, 'killed.duckdb');
     const batch = 20_000;
@@ -77,13 +77,22 @@ describe('selfharness ingest, sql and rebuild from the command line', () => {
         const counts = [...stderr.matchAll(/([\d,]+) events/g)].map((match) => Number(match[1]?.replaceAll(',', '')));
         // Three batches read means the first one is committed (one append is in flight at most).
         if (counts.some((count) => count >= 3 * batch)) {
-          child.kill('SIGKILL');
+          child.stderr?.removeAllListeners('data');
+          child.removeAllListeners('exit');
           resolvePromise();
         }
       });
       child.on('exit', () => reject(new Error(`ingest ended before it could be killed: ${stderr}`)));
     });
-    await new Promise((resolvePromise) => child.on('exit', resolvePromise));
+    // While it runs, another command on the same file says who holds it instead of failing obscurely.
+    const blocked = await runCli(['--db', db, 'sql', 'select 1']);
+    expect(blocked.code).toBe(2);
+    expect(blocked.stderr).toMatch(
+      /^error: Database .*killed\.duckdb is in use by another process \(.*PID \d+.*\)\. Wait for it to finish, or pass another --db PATH\./,
+    );
+    const exited = new Promise((resolvePromise) => child.on('exit', resolvePromise));
+    child.kill('SIGKILL');
+    await exited;
 
     const midway = await runCli(['--db', db, '--json', 'sql', 'select count(*) as n from events']);
     const partial = JSON.parse(midway.stdout)[0].n;
