@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { describeSchemaError, Outcome } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
+import { parseJson } from './json-text.js';
 import { readLines } from './lines.js';
 
 const FORMAT = 'otel';
@@ -777,26 +778,5 @@ function readHead(path: string): string {
     return '';
   } finally {
     if (descriptor !== undefined) closeSync(descriptor);
-  }
-}
-
-type JsonResult = { ok: true; value: unknown } | { ok: false; position: string; reason: string };
-
-/** Parses JSON text; a failure names where it stopped and says when the text looks cut off. */
-function parseJson(text: string): JsonResult {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    const message = (error as Error).message;
-    const offset = Number(message.match(/at position (\d+)/)?.[1] ?? text.length);
-    const before = text.slice(0, offset);
-    const line = before.split('\n').length;
-    const column = offset - before.lastIndexOf('\n');
-    const truncated = offset >= text.trimEnd().length;
-    return {
-      ok: false,
-      position: `line ${line} column ${column}`,
-      reason: truncated ? `the file ends mid-document (truncated?): ${message}` : message,
-    };
   }
 }

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { describeSchemaError, type Outcome } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, type ParseOptions, rejectItem, type SourceUnit } from './adapter.js';
+import { parseJson } from './json-text.js';
 
 const FORMAT = 'swe-agent';
 const AGENT = 'SWE-agent';
@@ -362,26 +363,5 @@ function parseState(state: unknown): unknown {
     return JSON.parse(state);
   } catch {
     return state;
-  }
-}
-
-type JsonResult = { ok: true; value: unknown } | { ok: false; position: string; reason: string };
-
-/** Parses JSON text; a failure names where it stopped and says when the text looks cut off. */
-function parseJson(text: string): JsonResult {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    const message = (error as Error).message;
-    const offset = Number(message.match(/at position (\d+)/)?.[1] ?? text.length);
-    const before = text.slice(0, offset);
-    const line = before.split('\n').length;
-    const column = offset - before.lastIndexOf('\n');
-    const truncated = offset >= text.trimEnd().length;
-    return {
-      ok: false,
-      position: `line ${line} column ${column}`,
-      reason: truncated ? `the file ends mid-document (truncated?): ${message}` : message,
-    };
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { type Adapter, eventItem, type ParseItem, type ParseOptions, rejectItem, type SourceUnit } from './adapter.js';
+import { parseJson } from './json-text.js';
 
 const FORMAT = 'swe-bench';
 const FILE_NAME = 'eval_results.json';
@@ -92,25 +93,4 @@ function findDataset(file: string): string | undefined {
     if (/^(multi-)?swe-?bench/i.test(name)) return name;
   }
   return undefined;
-}
-
-type JsonResult = { ok: true; value: unknown } | { ok: false; position: string; reason: string };
-
-/** Parses JSON text; a failure names where it stopped and says when the text looks cut off. */
-function parseJson(text: string): JsonResult {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    const message = (error as Error).message;
-    const offset = Number(message.match(/at position (\d+)/)?.[1] ?? text.length);
-    const before = text.slice(0, offset);
-    const line = before.split('\n').length;
-    const column = offset - before.lastIndexOf('\n');
-    const truncated = offset >= text.trimEnd().length;
-    return {
-      ok: false,
-      position: `line ${line} column ${column}`,
-      reason: truncated ? `the file ends mid-document (truncated?): ${message}` : message,
-    };
-  }
 }

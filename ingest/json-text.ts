@@ -1,0 +1,20 @@
+export type JsonResult = { ok: true; value: unknown } | { ok: false; position: string; reason: string };
+
+/** Parses JSON text; a failure names the line and column where it stopped and says when the text looks cut off. */
+export function parseJson(text: string): JsonResult {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    const message = (error as Error).message;
+    const offset = Number(message.match(/at position (\d+)/)?.[1] ?? text.length);
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - before.lastIndexOf('\n');
+    const truncated = offset >= text.trimEnd().length;
+    return {
+      ok: false,
+      position: `line ${line} column ${column}`,
+      reason: truncated ? `the file ends mid-document (truncated?): ${message}` : message,
+    };
+  }
+}
