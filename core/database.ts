@@ -17,6 +17,8 @@ export interface OpenOptions {
 }
 
 export class Database {
+  private threads: number | undefined;
+
   private constructor(
     readonly path: string,
     private readonly instance: DuckDBInstance,
@@ -53,15 +55,14 @@ export class Database {
     return new Database(absolute, instance, connection);
   }
 
-  async run(sql: string, values?: SqlValue[]): Promise<void> {
-    const started = timing ? performance.now() : 0;
-    await this.connection.run(sql, values);
-    if (timing)
-      console.error(`[sql ${(performance.now() - started).toFixed(0)} ms] ${sql.trim().split('\n')[0]?.slice(0, 90)}`);
+  /** Runs a statement and returns the number of rows it inserted, updated or deleted. */
+  async run(sql: string, values?: SqlValue[]): Promise<number> {
+    const result = await timed(sql, () => this.connection.run(sql, values));
+    return Number(result.rowsChanged);
   }
 
   async all<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {
-    const reader = await this.connection.runAndReadAll(sql, values);
+    const reader = await timed(sql, () => this.connection.runAndReadAll(sql, values));
     return reader.getRowObjectsJS() as T[];
   }
 
@@ -70,12 +71,22 @@ export class Database {
     return rows[0];
   }
 
+  /**
+   * Caps the threads DuckDB runs a statement on (`undefined`: as many as it chose at open, one per core). Changing the
+   * setting costs a statement, so an unchanged cap is not set again.
+   */
+  async limitThreads(threads: number | undefined): Promise<void> {
+    if (threads === this.threads) return;
+    await this.run(threads === undefined ? 'RESET threads' : `SET threads = ${Math.max(1, Math.floor(threads))}`);
+    this.threads = threads;
+  }
+
   /** Runs `work` in one transaction: everything it wrote is committed together, or nothing is. */
   async transaction<T>(work: () => Promise<T>): Promise<T> {
-    await this.connection.run('BEGIN TRANSACTION');
+    await this.run('BEGIN TRANSACTION');
     try {
       const result = await work();
-      await this.connection.run('COMMIT');
+      await this.run('COMMIT');
       return result;
     } catch (error) {
       await this.connection.run('ROLLBACK').catch(() => undefined);
@@ -87,6 +98,15 @@ export class Database {
     this.connection.closeSync();
     this.instance.closeSync();
   }
+}
+
+/** Runs `work`, and with SELFHARNESS_SQL_TIMING=1 prints how long it took (including any wait for this thread). */
+async function timed<T>(sql: string, work: () => Promise<T>): Promise<T> {
+  if (!timing) return work();
+  const started = performance.now();
+  const result = await work();
+  console.error(`[sql ${(performance.now() - started).toFixed(0)} ms] ${sql.trim().split('\n')[0]?.slice(0, 90)}`);
+  return result;
 }
 
 function describeOpenError(path: string, error: unknown): Error {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Database, type Row, type SqlValue } from './database.js';
 import { SystemError } from './errors.js';
 import type { TraceEvent } from './events.js';
-import { firstSeqOfRuns, rebuildProjections, updateProjections } from './projections.js';
+import { projectPendingEvents, rebuildProjections } from './projections.js';
 import { CREATE_TABLES, SCHEMA_VERSION } from './schema.js';
 import { StagingBatch } from './staging.js';
 
@@ -40,25 +40,70 @@ export interface AppendResult {
 const MAX_RAW_CHARS = 1_000_000;
 
 /**
- * Appends the staged events that the log does not hold yet, numbering them in batch order. An event is identified by
- * its run and id (repeats within a batch are dropped while staging); all events of the batch's runs have
- * `seq >= $4`, so the check reads only their row groups, and none at all when every run of the batch is new
- * (`$4 > $2`).
+ * A sealed batch's events with the columns of `events` (but `recorded_at`), numbered after `$3` in batch order: repeats
+ * within a batch were left out while staging, so the numbers are contiguous.
  */
-const LOAD_EVENTS = `
-INSERT INTO events
-SELECT $2 + row_number() OVER (ORDER BY staged.o), staged.e.id, staged.e.type, staged.e.runId,
-       CAST(staged.e.time AS TIMESTAMPTZ), sources.format, sources.file, staged.p, staged.e.data, now()
+const BATCH_EVENTS = `
+SELECT CAST($3 AS BIGINT) + 1 + staged.o AS seq, staged.e.id, staged.e.type, staged.e.runId AS run_id,
+       CAST(staged.e.time AS TIMESTAMPTZ) AS time, sources.format AS source_format, sources.file AS source_file,
+       staged.p AS source_position, staged.e.data
 FROM read_json($1, format = 'newline_delimited', columns = {
   o: 'BIGINT', s: 'INTEGER', p: 'VARCHAR',
   e: 'STRUCT(id VARCHAR, type VARCHAR, runId VARCHAR, time VARCHAR, data JSON)'
 }) staged
-JOIN read_json($3, format = 'newline_delimited', columns = {index: 'INTEGER', format: 'VARCHAR', file: 'VARCHAR'}) sources
-  ON sources.index = staged.s
-WHERE $4 > $2 OR NOT EXISTS (
+JOIN read_json($2, format = 'newline_delimited', columns = {index: 'INTEGER', format: 'VARCHAR', file: 'VARCHAR'}) sources
+  ON sources.index = staged.s`;
+
+/** Appends a batch none of whose runs has events in the log: none of its events can be known already. */
+const INSERT_BATCH = `INSERT INTO events SELECT *, now() FROM (${BATCH_EVENTS})`;
+
+/** Reads a batch some of whose runs have events in the log into a temporary table, to leave those events out. */
+const STAGE_EVENTS = `CREATE OR REPLACE TEMP TABLE staged_events AS ${BATCH_EVENTS}`;
+
+/**
+ * The batch's runs that have events in the log, with the lowest sequence number of those events: the `runs`
+ * projection knows it for the runs it reflects, `unprojected_runs` bounds it for the others.
+ */
+const FIND_KNOWN_RUNS = `
+SELECT run_id, min(first_seq) AS first_seq
+FROM (SELECT run_id, first_seq FROM runs UNION ALL SELECT run_id, first_seq FROM unprojected_runs)
+WHERE run_id IN (SELECT runId FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'}))
+GROUP BY run_id`;
+
+/**
+ * How many of the batch's events of known runs (listed in file `$1`) the log holds already. An event is identified by
+ * its run and id; all events of those runs have `seq >= $2`, so the check reads only their row groups.
+ */
+const COUNT_KNOWN_EVENTS = `
+SELECT count(*) AS n
+FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR', id: 'VARCHAR'}) batch
+JOIN events existing ON existing.run_id = batch.runId AND existing.id = batch.id
+WHERE existing.seq >= $2`;
+
+/** Leaves out the staged events the log already holds (see `COUNT_KNOWN_EVENTS`). */
+const DROP_KNOWN_EVENTS = `
+DELETE FROM staged_events
+WHERE EXISTS (
   SELECT 1 FROM events existing
-  WHERE existing.seq >= $4 AND existing.run_id = staged.e.runId AND existing.id = staged.e.id
+  WHERE existing.seq >= $1 AND existing.run_id = staged_events.run_id AND existing.id = staged_events.id
 )`;
+
+const ADD_UNPROJECTED_RUNS = `
+INSERT INTO unprojected_runs
+SELECT runId, CAST($2 AS BIGINT) + 1 FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'})`;
+
+/**
+ * Runs with events appended since the projections were last brought up to date, with a lower bound of the sequence
+ * numbers of those events. Kept per connection: `open` brings the projections up to date, so it starts empty.
+ */
+const CREATE_UNPROJECTED_RUNS = 'CREATE TEMP TABLE IF NOT EXISTS unprojected_runs (run_id VARCHAR, first_seq BIGINT)';
+
+/** After known events were left out: numbers the rest after `$1`, in batch order, so that `seq` stays contiguous. */
+const INSERT_STAGED_RENUMBERED = `
+INSERT INTO events
+SELECT CAST($1 AS BIGINT) + row_number() OVER (ORDER BY seq), id, type, run_id, time, source_format, source_file,
+       source_position, data, now()
+FROM staged_events`;
 
 const LOAD_REJECTS = `
 INSERT INTO ingest_rejects
@@ -98,6 +143,7 @@ export class EventLog {
 
   private async migrate(): Promise<void> {
     await this.database.run(CREATE_TABLES);
+    await this.database.run(CREATE_UNPROJECTED_RUNS);
     const row = await this.database.one<{ value: string }>(
       "SELECT value FROM selfharness_meta WHERE key = 'schema_version'",
     );
@@ -108,6 +154,7 @@ export class EventLog {
         `Database ${this.database.path} has schema version ${row.value}, newer than this selfharness (${SCHEMA_VERSION}). Upgrade selfharness.`,
       );
     }
+    await this.projectPending();
   }
 
   /** Starts a batch; fill it, then pass it to `append`. */
@@ -134,32 +181,21 @@ export class EventLog {
     return this.append(batch);
   }
 
-  /** Appends one batch of validated events and rejected records in a single transaction, then removes its files. */
-  async append(batch: StagingBatch): Promise<AppendResult> {
+  /**
+   * Appends one batch of validated events and rejected records in a single transaction, then removes its files. With
+   * `deferProjections` (an import, which calls `projectPending` once at the end) the batch's runs are left for later;
+   * otherwise their projection rows are derived in the same transaction.
+   */
+  async append(batch: StagingBatch, options: { deferProjections?: boolean } = {}): Promise<AppendResult> {
     batch.seal();
+    // The caller of deferred appends parses the next batch meanwhile on the JavaScript thread, so a second DuckDB thread
+    // would compete with it for the same cores; `projectPending` gives DuckDB all of them back.
+    await this.database.limitThreads(options.deferProjections ? 1 : undefined);
     try {
       return await this.database.transaction(async () => {
-        const before = await this.lastSeq();
-        const appendedByFormat: Record<string, number> = {};
-        let appended = 0;
-        if (batch.eventCount > 0) {
-          await this.database.run(
-            "CREATE OR REPLACE TEMP TABLE staged_runs AS SELECT runId AS run_id FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'})",
-            [batch.runsFile],
-          );
-          const firstSeq = await firstSeqOfRuns(this.database, 'staged_runs', before + 1);
-          await this.database.run('DROP TABLE staged_runs');
-          await this.database.run(LOAD_EVENTS, [batch.eventsFile, before, batch.sourcesFile, firstSeq]);
-          const counts = await this.database.all<{ format: string; n: bigint }>(
-            'SELECT source_format AS format, count(*) AS n FROM events WHERE seq > $1 GROUP BY 1',
-            [before],
-          );
-          for (const row of counts) {
-            appendedByFormat[row.format] = Number(row.n);
-            appended += Number(row.n);
-          }
-          if (appended > 0) await updateProjections(this.database, before);
-        }
+        const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch) : {};
+        const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
+        if (!options.deferProjections) await this.projectPendingEvents();
         let rejected = 0;
         if (batch.rejects.length > 0) {
           const countBefore = await this.countRows('ingest_rejects');
@@ -171,6 +207,64 @@ export class EventLog {
     } finally {
       batch.dispose();
     }
+  }
+
+  /**
+   * Derives the projection rows of every run with events that the projections do not reflect yet (those of appends
+   * with `deferProjections`, or of an import that a crash cut short), in one transaction. Returns the number of runs.
+   */
+  async projectPending(): Promise<number> {
+    await this.database.limitThreads(undefined);
+    return this.database.transaction(() => this.projectPendingEvents());
+  }
+
+  private async projectPendingEvents(): Promise<number> {
+    const runs = await projectPendingEvents(this.database);
+    await this.database.run('DELETE FROM unprojected_runs');
+    return runs;
+  }
+
+  /**
+   * Inserts the batch's events that the log does not hold yet; returns the new events per format. When no run of the
+   * batch has events in the log (the common case: a first import), no event can be known already, and the batch goes
+   * straight from its file into the log.
+   */
+  private async appendStagedEvents(batch: StagingBatch): Promise<Record<string, number>> {
+    const before = await this.lastSeq();
+    const knownRuns = await this.database.all<{ run_id: string; first_seq: bigint }>(FIND_KNOWN_RUNS, [batch.runsFile]);
+    const firstSeq = knownRuns.reduce((lowest, run) => Math.min(lowest, Number(run.first_seq)), before + 1);
+    const knownEvents =
+      knownRuns.length === 0
+        ? 0
+        : Number(
+            (
+              await this.database.one<{ n: bigint }>(COUNT_KNOWN_EVENTS, [
+                batch.writeEventIds(knownRuns.map((run) => run.run_id)),
+                firstSeq,
+              ])
+            )?.n ?? 0,
+          );
+    let appendedByFormat: Record<string, number> = {};
+    if (knownEvents === 0) {
+      await this.database.run(INSERT_BATCH, [batch.eventsFile, batch.sourcesFile, before]);
+      appendedByFormat = batch.eventsByFormat();
+    } else {
+      // Rare (a re-import, or a source that repeats events across batches): leave the known events out, then number
+      // the rest without gaps.
+      await this.database.run(STAGE_EVENTS, [batch.eventsFile, batch.sourcesFile, before]);
+      await this.database.run(DROP_KNOWN_EVENTS, [firstSeq]);
+      for (const row of await this.database.all<{ format: string; n: bigint }>(
+        'SELECT source_format AS format, count(*) AS n FROM staged_events GROUP BY 1',
+      )) {
+        appendedByFormat[row.format] = Number(row.n);
+      }
+      await this.database.run(INSERT_STAGED_RENUMBERED, [before]);
+      await this.database.run('DROP TABLE staged_events');
+    }
+    if (Object.keys(appendedByFormat).length > 0) {
+      await this.database.run(ADD_UNPROJECTED_RUNS, [batch.runsFile, before]);
+    }
+    return appendedByFormat;
   }
 
   private async countRows(table: 'events' | 'ingest_rejects'): Promise<number> {

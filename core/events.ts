@@ -128,14 +128,14 @@ export const RunEnded = EventBase.extend({
 });
 export type RunEnded = z.infer<typeof RunEnded>;
 
-export const TraceEvent = z.discriminatedUnion('type', [
-  RunStarted,
-  StepCreated,
-  ToolCalled,
-  ToolResulted,
-  RunVerified,
-  RunEnded,
-]);
+/**
+ * Compiled with `z.compile`: the same schema, with generated code for the common case of valid input (about a third
+ * of the runtime parser's cost per event, which matters when an import validates millions). It accepts and rejects
+ * exactly what the runtime parser does; invalid input is handed to the runtime parser, so errors read the same.
+ */
+export const TraceEvent = z.compile(
+  z.discriminatedUnion('type', [RunStarted, StepCreated, ToolCalled, ToolResulted, RunVerified, RunEnded]),
+);
 export type TraceEvent = z.infer<typeof TraceEvent>;
 export type EventType = TraceEvent['type'];
 

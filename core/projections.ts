@@ -1,42 +1,40 @@
 import type { Database } from './database.js';
-import { PROJECTION_TABLES } from './schema.js';
+import { PROJECTION_TABLES, type ProjectionTable } from './schema.js';
 
 /**
  * Projections are folds of the log, recomputed per run: a batch that touches a run replaces that run's rows with
  * what all of its events say. Incremental maintenance and a full rebuild therefore run the same statements and give
- * identical tables; only the set of runs differs (`affected_runs` holds it). Each JSON payload is parsed once, with
- * `json_transform` into a typed struct, and only for the event types a table reads.
+ * identical tables; only the relation they read differs. Each JSON payload is parsed once per table, with
+ * `json_transform` into a typed struct, and only for the event types that table reads.
  */
 
 const EXCERPT_CHARS = 2000;
 
-/** Every event of an affected run has `seq >= $1`, which lets DuckDB skip older row groups by their min/max. */
-const AFFECTED = 'seq >= $1 AND run_id IN (SELECT run_id FROM affected_runs)';
-
-const RUNS = `
+function runsInsert(source: string): string {
+  return `
 INSERT INTO runs
 WITH scope AS (
   SELECT run_id, min(seq) AS first_seq, max(seq) AS last_seq, min(time) AS first_time, max(time) AS last_time,
          arg_min(source_format, seq) AS source_format, arg_min(source_file, seq) AS source_file
-  FROM events WHERE ${AFFECTED} GROUP BY run_id
+  FROM ${source} GROUP BY run_id
 ), started AS (
   SELECT run_id, json_transform(arg_max(data, seq), '{"task":"VARCHAR","dataset":"VARCHAR","model":"VARCHAR","agent":"VARCHAR","agentVersion":"VARCHAR","harnessVersion":"VARCHAR","attempt":"INTEGER","split":"VARCHAR","seed":"BIGINT","trialName":"VARCHAR","parentRunId":"VARCHAR","relation":"VARCHAR"}') AS s
-  FROM events WHERE type = 'run-start' AND ${AFFECTED} GROUP BY run_id
+  FROM ${source} WHERE type = 'run-start' GROUP BY run_id
 ), ended AS (
   SELECT run_id, json_transform(arg_max(data, seq), '{"outcome":"VARCHAR","reward":"DOUBLE","failureReason":"VARCHAR","promptTokens":"BIGINT","completionTokens":"BIGINT","costUsd":"DOUBLE","startedAt":"TIMESTAMPTZ","endedAt":"TIMESTAMPTZ"}') AS s
-  FROM events WHERE type = 'run-end' AND ${AFFECTED} GROUP BY run_id
+  FROM ${source} WHERE type = 'run-end' GROUP BY run_id
 ), verified AS (
   SELECT run_id, CAST(arg_max(data, seq)->>'reward' AS DOUBLE) AS reward
-  FROM events WHERE type = 'run-verify' AND ${AFFECTED} GROUP BY run_id
+  FROM ${source} WHERE type = 'run-verify' GROUP BY run_id
 ), stepped AS (
   SELECT run_id, count(DISTINCT s.step) AS step_count, sum(s.promptTokens) AS prompt_tokens,
          sum(s.completionTokens) AS completion_tokens, sum(s.costUsd) AS cost_usd,
          arg_min(s.model, seq) FILTER (WHERE s.model IS NOT NULL) AS model
   FROM (SELECT run_id, seq, json_transform(data, '{"step":"INTEGER","model":"VARCHAR","promptTokens":"BIGINT","completionTokens":"BIGINT","costUsd":"DOUBLE"}') AS s
-        FROM events WHERE type = 'step-create' AND ${AFFECTED})
+        FROM ${source} WHERE type = 'step-create')
   GROUP BY run_id
 ), called AS (
-  SELECT run_id, count(DISTINCT id) AS tool_call_count FROM events WHERE type = 'tool-call' AND ${AFFECTED} GROUP BY run_id
+  SELECT run_id, count(DISTINCT id) AS tool_call_count FROM ${source} WHERE type = 'tool-call' GROUP BY run_id
 )
 SELECT
   scope.run_id, scope.source_format, scope.source_file,
@@ -59,49 +57,109 @@ LEFT JOIN ended USING (run_id)
 LEFT JOIN verified USING (run_id)
 LEFT JOIN stepped USING (run_id)
 LEFT JOIN called USING (run_id)`;
+}
 
-const STEPS = `
+function stepsInsert(source: string): string {
+  return `
 INSERT INTO steps
 SELECT run_id, s.step, s.role, s.message, s.reasoning, s.model, s.promptTokens, s.completionTokens, s.cachedTokens,
        s.costUsd, time, seq
 FROM (
   SELECT run_id, time, seq,
          json_transform(data, '{"step":"INTEGER","role":"VARCHAR","message":"VARCHAR","reasoning":"VARCHAR","model":"VARCHAR","promptTokens":"BIGINT","completionTokens":"BIGINT","cachedTokens":"BIGINT","costUsd":"DOUBLE"}') AS s
-  FROM events WHERE type = 'step-create' AND ${AFFECTED}
+  FROM ${source} WHERE type = 'step-create'
 )
 QUALIFY row_number() OVER (PARTITION BY run_id, struct_extract(s, 'step') ORDER BY seq DESC) = 1`;
+}
 
-const TOOL_CALLS = `
+/**
+ * The latest call and the latest result per call id; `arguments` is read in the same `json_transform` as the other
+ * fields, which writes it back as `data->'arguments'` does. `arg_max_null` keeps the row with the highest `seq` even
+ * where its struct is NULL, like `row_number() OVER (… ORDER BY seq DESC) = 1`, and costs less than the window.
+ * Results without a call id form a group of their own, which the join's equality never matches.
+ */
+function toolCallsInsert(source: string): string {
+  return `
 INSERT INTO tool_calls
 WITH calls AS (
-  SELECT run_id, seq, data->'arguments' AS arguments,
-         json_transform(data, '{"step":"INTEGER","callId":"VARCHAR","tool":"VARCHAR","command":"VARCHAR"}') AS c
-  FROM events WHERE type = 'tool-call' AND ${AFFECTED}
-  QUALIFY row_number() OVER (PARTITION BY run_id, struct_extract(c, 'callId') ORDER BY seq DESC) = 1
+  SELECT run_id, arg_max_null(c, seq) AS c, max(seq) AS seq
+  FROM (
+    SELECT run_id, seq,
+           json_transform(data, '{"step":"INTEGER","callId":"VARCHAR","tool":"VARCHAR","command":"VARCHAR","arguments":"JSON"}') AS c
+    FROM ${source} WHERE type = 'tool-call'
+  )
+  GROUP BY run_id, c.callId
 ), results AS (
-  SELECT run_id, seq, json_transform(data, '{"callId":"VARCHAR","exitCode":"INTEGER","output":"VARCHAR","error":"VARCHAR"}') AS r
-  FROM events WHERE type = 'tool-result' AND ${AFFECTED}
-  QUALIFY struct_extract(r, 'callId') IS NOT NULL
-    AND row_number() OVER (PARTITION BY run_id, struct_extract(r, 'callId') ORDER BY seq DESC) = 1
+  SELECT run_id, arg_max_null(r, seq) AS r, max(seq) AS seq
+  FROM (
+    SELECT run_id, seq, json_transform(data, '{"callId":"VARCHAR","exitCode":"INTEGER","output":"VARCHAR","error":"VARCHAR"}') AS r
+    FROM ${source} WHERE type = 'tool-result'
+  )
+  GROUP BY run_id, r.callId
 )
-SELECT calls.run_id, calls.c.step, calls.c.callId, calls.c.tool, calls.arguments, calls.c.command, results.r.exitCode,
+SELECT calls.run_id, calls.c.step, calls.c.callId, calls.c.tool, calls.c.arguments, calls.c.command, results.r.exitCode,
        left(results.r.output, ${EXCERPT_CHARS}), length(results.r.output), results.r.error, calls.seq, results.seq
 FROM calls LEFT JOIN results ON results.run_id = calls.run_id AND results.r.callId = calls.c.callId`;
+}
 
-const VERIFICATIONS = `
+function verificationsInsert(source: string): string {
+  return `
 INSERT INTO verifications
 WITH latest AS (
   SELECT run_id, arg_max(data, seq) AS data, max(seq) AS seq
-  FROM events WHERE type = 'run-verify' AND ${AFFECTED} GROUP BY run_id
+  FROM ${source} WHERE type = 'run-verify' GROUP BY run_id
 )
 SELECT latest.run_id, t.test.name, t.test.status, t.test.message, t.test.durationMs, CAST(latest.data->>'reward' AS DOUBLE),
        latest.seq
 FROM latest,
      unnest(json_transform(latest.data->'tests', '[{"name":"VARCHAR","status":"VARCHAR","message":"VARCHAR","durationMs":"DOUBLE"}]')) AS t(test)`;
+}
 
-const INSERTS = { runs: RUNS, steps: STEPS, tool_calls: TOOL_CALLS, verifications: VERIFICATIONS } as const;
+const INSERTS: Record<ProjectionTable, (source: string) => string> = {
+  runs: runsInsert,
+  steps: stepsInsert,
+  tool_calls: toolCallsInsert,
+  verifications: verificationsInsert,
+};
 
-/** Re-derives the projection rows of every run that has an event after `afterSeq`. Call inside the append transaction. */
+/**
+ * Relations that hold every event of the runs they mention, with the columns of `events`: the whole log, the events
+ * after a sequence number `$1`, or the events from `$1` on of the runs listed in the temporary table `affected_runs`
+ * (`$1` at most the lowest sequence number of their events, which lets DuckDB skip older row groups by their min/max).
+ */
+const SOURCES = {
+  log: 'events',
+  after: '(SELECT * FROM events WHERE seq > $1)',
+  affected: '(SELECT * FROM events WHERE seq >= $1 AND run_id IN (SELECT run_id FROM affected_runs))',
+} as const;
+
+/** The `selfharness_meta` key of the highest sequence number whose event the projections reflect. */
+const PROJECTED_SEQ = 'projected_seq';
+
+/**
+ * Derives the projection rows of every run in a source. The tables must hold no rows for those runs yet (they are new,
+ * or their rows were just deleted).
+ */
+async function insertProjections(database: Database, source: keyof typeof SOURCES, values: number[] = []) {
+  for (const table of PROJECTION_TABLES) await database.run(INSERTS[table](SOURCES[source]), values);
+}
+
+/**
+ * Replaces the projection rows of the runs listed in the temporary table `affected_runs`, all of whose events have
+ * `seq >= firstSeq`. Call inside a transaction.
+ */
+async function replaceProjections(database: Database, firstSeq: number): Promise<void> {
+  for (const table of PROJECTION_TABLES) {
+    await database.run(`DELETE FROM ${table} WHERE run_id IN (SELECT run_id FROM affected_runs)`);
+  }
+  await insertProjections(database, 'affected', [firstSeq]);
+}
+
+/**
+ * Re-derives the projection rows of every run that has an event after `afterSeq`. When none of those runs has an
+ * earlier event, they are new to the projections and only the events after `afterSeq` are read. Call inside a
+ * transaction.
+ */
 export async function updateProjections(database: Database, afterSeq: number): Promise<number> {
   await database.run(
     'CREATE OR REPLACE TEMP TABLE affected_runs AS SELECT DISTINCT run_id FROM events WHERE seq > $1',
@@ -109,30 +167,64 @@ export async function updateProjections(database: Database, afterSeq: number): P
   );
   const affected = Number((await database.one<{ n: bigint }>('SELECT count(*) AS n FROM affected_runs'))?.n ?? 0);
   if (affected > 0) {
-    const firstSeq = await firstSeqOfRuns(database, 'affected_runs', afterSeq + 1);
-    for (const table of PROJECTION_TABLES) {
-      await database.run(`DELETE FROM ${table} WHERE run_id IN (SELECT run_id FROM affected_runs)`);
-      await database.run(INSERTS[table], [firstSeq]);
-    }
+    const unprojectedAfter = Math.min(afterSeq, await projectedSeq(database));
+    const firstSeq = await firstSeqOfRuns(database, 'affected_runs', unprojectedAfter + 1);
+    if (firstSeq > afterSeq) await insertProjections(database, 'after', [afterSeq]);
+    else await replaceProjections(database, firstSeq);
   }
   await database.run('DROP TABLE affected_runs');
   return affected;
+}
+
+/**
+ * Brings the projections up to date with the log: derives the rows of every run that has events the projections do
+ * not reflect yet, and records how far they reach, in the caller's transaction. An import appends its batches first
+ * and calls this once at the end, which costs far less than re-deriving the runs of every batch; if it never gets
+ * there (a crash), the next `EventLog.open` does it. Returns the number of runs derived.
+ */
+export async function projectPendingEvents(database: Database): Promise<number> {
+  const projected = await projectedSeq(database);
+  const last = Number((await database.one<{ seq: bigint | null }>('SELECT max(seq) AS seq FROM events'))?.seq ?? 0);
+  if (last <= projected) return 0;
+  const runs = await updateProjections(database, projected);
+  await setProjectedSeq(database, last);
+  return runs;
 }
 
 /** Recomputes every projection from the whole log. The result equals the incrementally maintained tables. */
 export async function rebuildProjections(database: Database): Promise<number> {
   return database.transaction(async () => {
     for (const table of PROJECTION_TABLES) await database.run(`DELETE FROM ${table}`);
-    return updateProjections(database, -1);
+    await insertProjections(database, 'log');
+    const last = Number((await database.one<{ seq: bigint | null }>('SELECT max(seq) AS seq FROM events'))?.seq ?? 0);
+    await setProjectedSeq(database, last);
+    return Number((await database.one<{ n: bigint }>('SELECT count(*) AS n FROM runs'))?.n ?? 0);
   });
 }
 
 /**
- * The lowest sequence number of any event of the runs listed in `table`: the `runs` projection knows it for runs
- * already in the log, and events of runs it does not know yet come after `fallback`. Every run that has an event
- * has a `runs` row, so this holds.
+ * The highest sequence number whose event the projections reflect. A log written before this was recorded kept its
+ * projections current with every append, so it starts at the last event.
  */
-export async function firstSeqOfRuns(database: Database, table: string, fallback: number): Promise<number> {
+async function projectedSeq(database: Database): Promise<number> {
+  const row = await database.one<{ value: string }>('SELECT value FROM selfharness_meta WHERE key = $1', [
+    PROJECTED_SEQ,
+  ]);
+  if (row) return Number(row.value);
+  const last = Number((await database.one<{ seq: bigint | null }>('SELECT max(seq) AS seq FROM events'))?.seq ?? 0);
+  await database.run('INSERT INTO selfharness_meta VALUES ($1, $2)', [PROJECTED_SEQ, String(last)]);
+  return last;
+}
+
+async function setProjectedSeq(database: Database, seq: number): Promise<void> {
+  await database.run('UPDATE selfharness_meta SET value = $2 WHERE key = $1', [PROJECTED_SEQ, String(seq)]);
+}
+
+/**
+ * The lowest sequence number of any event of the runs listed in `table`: the `runs` projection knows it for runs
+ * whose events it reflects, and the other events come after `fallback - 1` (the projected sequence number at most).
+ */
+async function firstSeqOfRuns(database: Database, table: string, fallback: number): Promise<number> {
   const row = await database.one<{ seq: bigint | null }>(
     `SELECT min(first_seq) AS seq FROM runs WHERE run_id IN (SELECT run_id FROM ${table})`,
   );

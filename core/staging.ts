@@ -3,7 +3,8 @@ import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from
 import { join } from 'node:path';
 import type { RejectedRecord, StagedEvent } from './event-log.js';
 
-const FLUSH_CHARS = 1 << 20;
+const BUFFER_BYTES = 1 << 20;
+const TEXT_CHARS = 1 << 16;
 
 /**
  * A batch on its way into the log, written to NDJSON files as it grows so that a large batch never sits in memory.
@@ -15,16 +16,22 @@ export class StagingBatch {
   readonly rejectsFile: string;
   readonly sourcesFile: string;
   readonly runsFile: string;
-  private readonly keys = new Set<string>();
-  private readonly runIds = new Set<string>();
+  private readonly idsFile: string;
+  /** The event ids of the batch per run, and the last run looked up (events of a run tend to come together). */
+  private readonly idsByRun = new Map<string, Set<string>>();
+  private lastRun: { runId: string; ids: Set<string> } | undefined;
   /** Events left out because the batch already held an event with the same run and id. */
   repeated = 0;
   readonly sources: { format: string; file: string | null }[] = [];
+  /** Events written per source, by index into `sources`. */
+  private readonly sourceEvents: number[] = [];
   private readonly sourceIndex = new Map<string, number>();
   private lastSource: { format: string; file: string | null; index: number } | undefined;
   private sealed = false;
   private readonly eventsDescriptor: number;
-  private buffer = '';
+  private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private buffered = 0;
+  private text = '';
   /** Events written to the batch (repeats left out). */
   eventCount = 0;
   rejects: RejectedRecord[] = [];
@@ -35,23 +42,24 @@ export class StagingBatch {
     this.rejectsFile = join(folder, `${name}.rejects.ndjson`);
     this.sourcesFile = join(folder, `${name}.sources.ndjson`);
     this.runsFile = join(folder, `${name}.runs.ndjson`);
+    this.idsFile = join(folder, `${name}.ids.ndjson`);
     this.eventsDescriptor = openSync(this.eventsFile, 'w');
   }
 
   /** Adds an event, unless the batch already holds one with the same run and id (the first one wins). */
   addEvent(event: StagedEvent, runId: string, id: string): void {
-    const key = `${runId}\u0000${id}`;
-    if (this.keys.has(key)) {
+    const ids = this.idsOf(runId);
+    if (ids.has(id)) {
       this.repeated++;
       return;
     }
-    this.keys.add(key);
-    this.runIds.add(runId);
+    ids.add(id);
     const source = this.indexSource(event.format, event.file ?? null);
     const position = event.position === undefined ? 'null' : JSON.stringify(event.position);
-    this.buffer += `{"o":${this.eventCount},"s":${source},"p":${position},"e":${event.json}}\n`;
+    this.text += `{"o":${this.eventCount},"s":${source},"p":${position},"e":${event.json}}\n`;
     this.eventCount++;
-    if (this.buffer.length >= FLUSH_CHARS) this.flushBuffer();
+    this.sourceEvents[source] = (this.sourceEvents[source] ?? 0) + 1;
+    if (this.text.length >= TEXT_CHARS) this.encodeText();
   }
 
   addReject(reject: RejectedRecord): void {
@@ -62,9 +70,10 @@ export class StagingBatch {
   seal(): void {
     if (this.sealed) return;
     this.sealed = true;
+    this.encodeText();
     this.flushBuffer();
     closeSync(this.eventsDescriptor);
-    writeFileSync(this.runsFile, [...this.runIds].map((runId) => JSON.stringify({ runId })).join('\n'));
+    writeFileSync(this.runsFile, [...this.idsByRun.keys()].map((runId) => JSON.stringify({ runId })).join('\n'));
     writeFileSync(
       this.sourcesFile,
       this.sources.map((source, index) => JSON.stringify({ index, ...source })).join('\n'),
@@ -75,14 +84,61 @@ export class StagingBatch {
     );
   }
 
+  /** Writes the ids of the batch's events of the given runs to a file (run and id per line); returns its path. */
+  writeEventIds(runIds: readonly string[]): string {
+    const lines: string[] = [];
+    for (const runId of runIds) {
+      for (const id of this.idsByRun.get(runId) ?? []) lines.push(JSON.stringify({ runId, id }));
+    }
+    writeFileSync(this.idsFile, lines.join('\n'));
+    return this.idsFile;
+  }
+
+  /** Events written per source format. */
+  eventsByFormat(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    this.sources.forEach((source, index) => {
+      counts[source.format] = (counts[source.format] ?? 0) + (this.sourceEvents[index] ?? 0);
+    });
+    return counts;
+  }
+
   dispose(): void {
-    for (const file of [this.eventsFile, this.rejectsFile, this.sourcesFile, this.runsFile])
+    for (const file of [this.eventsFile, this.rejectsFile, this.sourcesFile, this.runsFile, this.idsFile])
       rmSync(file, { force: true });
   }
 
+  /**
+   * Encodes the lines gathered so far into the fixed buffer, writing it out when full. Lines are gathered a few dozen
+   * kilobytes at a time: a longer string would survive garbage collections, a shorter one costs a call per line.
+   */
+  private encodeText(): void {
+    const text = this.text;
+    this.text = '';
+    if (this.buffered + text.length * 3 > this.buffer.length) {
+      this.flushBuffer();
+      if (text.length * 3 > this.buffer.length) {
+        writeSync(this.eventsDescriptor, text);
+        return;
+      }
+    }
+    this.buffered += this.buffer.write(text, this.buffered);
+  }
+
   private flushBuffer(): void {
-    if (this.buffer.length > 0) writeSync(this.eventsDescriptor, this.buffer);
-    this.buffer = '';
+    if (this.buffered > 0) writeSync(this.eventsDescriptor, this.buffer, 0, this.buffered);
+    this.buffered = 0;
+  }
+
+  private idsOf(runId: string): Set<string> {
+    if (this.lastRun?.runId === runId) return this.lastRun.ids;
+    let ids = this.idsByRun.get(runId);
+    if (ids === undefined) {
+      ids = new Set();
+      this.idsByRun.set(runId, ids);
+    }
+    this.lastRun = { runId, ids };
+    return ids;
   }
 
   private indexSource(format: string, file: string | null): number {

@@ -46,15 +46,24 @@ interface PlannedUnit extends SourceUnit {
   adapter: Adapter;
 }
 
-const DEFAULT_BATCH_SIZE = 50_000;
+/** One DuckDB row group: a batch of new events is then written to the database file whole, without the WAL. */
+const DEFAULT_BATCH_SIZE = 122_880;
 const HEAD_BYTES = 4096;
 const KEPT_REJECTS = 10_000;
 const PROGRESS_INTERVAL_MS = 500;
+const YIELD_INTERVAL_MS = 1;
+/**
+ * An import derives the projections of its new runs once at the end, which costs far less than once per batch; a long
+ * one does it at least this often, so that they never lag far behind the log and one such transaction stays small.
+ */
+const PROJECT_EVERY_EVENTS = 4_000_000;
 
 /**
  * Reads every path (files and directories, walked recursively), detects each unit's format, validates every event,
- * and appends in batches of one transaction each. Importing the same input again adds nothing; a crash mid-way loses
- * at most the batch in flight, and running again completes the log without duplicates.
+ * and appends in batches of one transaction each; the projections of the new runs are derived at the end (and every
+ * few million events), in a transaction of their own. Importing the same input again adds nothing; a crash mid-way
+ * loses at most the batch in flight, and running again completes the log without duplicates (opening the log for
+ * writing derives the projections the crash left out).
  */
 export async function ingestPaths(
   log: EventLog,
@@ -80,6 +89,7 @@ export async function ingestPaths(
       for (const item of Array.isArray(output) ? output : [output]) {
         const full = item.kind === 'reject' ? batch.addReject(item.reject) : batch.addEvent(unit, item, options);
         if (full) await batch.flush();
+        else if (batch.isDatabaseWaiting()) await yieldToEventLoop();
       }
       if (Date.now() - lastReport > PROGRESS_INTERVAL_MS) {
         lastReport = Date.now();
@@ -162,6 +172,14 @@ async function readHead(file: string): Promise<string> {
   }
 }
 
+/** Whether `applyOverrides` may change this (not yet validated) value. */
+function mayFillIn(value: unknown, options: ParseOptions): boolean {
+  return (
+    (options.model !== undefined || options.dataset !== undefined) &&
+    (value as { type?: unknown } | null)?.type === 'run-start'
+  );
+}
+
 /** Fills in what a source lacks, from the user's `--model` / `--dataset`. Returns whether the event changed. */
 function applyOverrides(event: TraceEvent, options: ParseOptions): boolean {
   if (event.type !== 'run-start') return false;
@@ -178,12 +196,27 @@ function applyOverrides(event: TraceEvent, options: ParseOptions): boolean {
 }
 
 /**
+ * Lets the event loop run: DuckDB reports a finished statement through it, and the append in flight issues its next
+ * statement only then.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
  * Fills staging batches and appends each full one while the next fills: DuckDB loads batch k on its own threads
- * while this thread parses and validates batch k + 1. At most one append is in flight.
+ * while this thread parses and validates batch k + 1. At most one append is in flight. An append is a series of
+ * statements, and each one starts only when this thread reaches the event loop, so while an append is in flight the
+ * parse loop yields about every millisecond (`isDatabaseWaiting`); otherwise DuckDB would sit idle between statements.
  */
 class BatchWriter {
   private batch: StagingBatch;
   private inFlight: Promise<void> | undefined;
+  private appending = false;
+  /** Events appended since the projections were last derived. */
+  private unprojected = 0;
+  private checks = 0;
+  private lastYield = 0;
   private readonly formats = new Map<string, FormatSummary & { runIds: Set<string> }>();
   private readonly keptRejects: RejectedRecord[] = [];
   eventsRead = 0;
@@ -208,26 +241,35 @@ class BatchWriter {
   /** Adds a parsed event, or its reject when it fails the schema. Returns true when the batch is full. */
   addEvent(unit: PlannedUnit, item: ParsedEvent, options: ParseOptions): boolean {
     const format = unit.adapter.format;
-    const parsed = TraceEvent.safeParse(item.event);
-    if (!parsed.success) {
-      const source = (item.event as { source?: { file?: string; position?: string } } | null)?.source;
-      return this.addReject({
-        format,
-        file: source?.file ?? unit.path,
-        position: source?.position ?? item.position,
-        reason: `event does not match its schema: ${describeSchemaError(parsed.error)}`,
-        raw: item.json ?? safeStringify(item.event),
-      });
+    let event: TraceEvent;
+    let json: string;
+    if (item.json !== undefined && !mayFillIn(item.event, options) && TraceEvent.validate(item.event)) {
+      // Valid, and stored as it was read: the parsed value serves as the event, without building zod's copy of it.
+      event = item.event;
+      json = item.json;
+    } else {
+      const parsed = TraceEvent.safeParse(item.event);
+      if (!parsed.success) {
+        const source = (item.event as { source?: { file?: string; position?: string } } | null)?.source;
+        return this.addReject({
+          format,
+          file: source?.file ?? unit.path,
+          position: source?.position ?? item.position,
+          reason: `event does not match its schema: ${describeSchemaError(parsed.error)}`,
+          raw: item.json ?? safeStringify(item.event),
+        });
+      }
+      event = parsed.data;
+      const changed = applyOverrides(event, options);
+      json = item.json !== undefined && !changed ? item.json : JSON.stringify(event);
     }
-    const event = parsed.data;
-    const changed = applyOverrides(event, options);
     const summary = this.summaryFor(format);
     summary.events++;
     summary.runIds.add(event.runId);
     this.eventsRead++;
     this.batch.addEvent(
       {
-        json: item.json !== undefined && !changed ? item.json : JSON.stringify(event),
+        json,
         format: event.source?.format ?? format,
         file: event.source?.file ?? unit.path,
         position: event.source?.position ?? item.position,
@@ -253,16 +295,43 @@ class BatchWriter {
     const full = this.batch;
     this.batch = this.log.createBatch();
     await this.inFlight;
-    this.inFlight = this.log.append(full).then((result) => {
-      for (const [format, count] of Object.entries(result.appendedByFormat)) this.summaryFor(format).appended += count;
-    });
+    if (this.unprojected >= PROJECT_EVERY_EVENTS) await this.projectPending();
+    this.appending = true;
+    this.inFlight = this.log
+      .append(full, { deferProjections: true })
+      .then((result) => {
+        for (const [format, count] of Object.entries(result.appendedByFormat)) {
+          this.summaryFor(format).appended += count;
+          this.unprojected += count;
+        }
+      })
+      .finally(() => {
+        this.appending = false;
+      });
+    // A failed append is reported where `inFlight` is awaited (the next flush or finish), not as an unhandled rejection.
+    this.inFlight.catch(() => undefined);
   }
 
-  /** Appends what is left and waits until everything is committed. */
+  /** Whether the parse loop should yield now: an append is in flight and about a millisecond has passed. */
+  isDatabaseWaiting(): boolean {
+    if (!this.appending || ++this.checks % 16 !== 0) return false;
+    const now = performance.now();
+    if (now - this.lastYield < YIELD_INTERVAL_MS) return false;
+    this.lastYield = now;
+    return true;
+  }
+
+  /** Appends what is left, waits until everything is committed, and derives the projections of the new runs. */
   async finish(): Promise<void> {
     await this.flush();
     await this.inFlight;
     this.batch.dispose();
+    await this.projectPending();
+  }
+
+  private async projectPending(): Promise<void> {
+    await this.log.projectPending();
+    this.unprojected = 0;
   }
 
   summary(skipped: IngestSummary['skipped']): IngestSummary {

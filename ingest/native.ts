@@ -2,6 +2,7 @@ import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } 
 import { readLineBatches } from './lines.js';
 
 const FORMAT = 'native';
+const GROUP_LINES = 256;
 
 /**
  * The project's own format: one `TraceEvent` per line as JSON (NDJSON). It is what the runtime writes, what
@@ -19,7 +20,8 @@ export const nativeAdapter: Adapter = {
     );
   },
   async *parse(unit: SourceUnit): AsyncIterable<ParseItem[]> {
-    for await (const lines of readLineBatches(unit.path)) {
+    // Small groups keep few parsed events alive at a time and let the orchestrator yield to the event loop often.
+    for await (const lines of readLineBatches(unit.path, GROUP_LINES)) {
       const items: ParseItem[] = [];
       for (const line of lines) {
         if (line.text.trim() === '') continue;
