@@ -18,3 +18,24 @@ export function parseJson(text: string): JsonResult {
     };
   }
 }
+
+/**
+ * Parses one line of a JSON-lines file. A failure says whether the line is invalid or the file ends inside it
+ * (`record` names what a line holds, e.g. "record" or "export").
+ */
+export function parseJsonLine(
+  line: { text: string; terminated: boolean },
+  record: string,
+): { ok: true; value: unknown } | { ok: false; reason: string } {
+  try {
+    return { ok: true, value: JSON.parse(line.text) };
+  } catch (error) {
+    const message = (error as Error).message;
+    return {
+      ok: false,
+      reason: line.terminated
+        ? `invalid JSON: ${message}`
+        : `truncated last line (the file ends mid-${record}): ${message}`,
+    };
+  }
+}

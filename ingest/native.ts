@@ -1,4 +1,5 @@
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
+import { parseJsonLine } from './json-text.js';
 import { readLineBatches } from './lines.js';
 
 const FORMAT = 'native';
@@ -25,17 +26,12 @@ export const nativeAdapter: Adapter = {
       const items: ParseItem[] = [];
       for (const line of lines) {
         if (line.text.trim() === '') continue;
-        let value: unknown;
-        try {
-          value = JSON.parse(line.text);
-        } catch (error) {
-          const reason = line.terminated
-            ? `invalid JSON: ${(error as Error).message}`
-            : `truncated last line (the file ends mid-record): ${(error as Error).message}`;
-          items.push(rejectItem(FORMAT, unit.path, `line ${line.number}`, reason, line.text));
+        const parsed = parseJsonLine(line, 'record');
+        if (!parsed.ok) {
+          items.push(rejectItem(FORMAT, unit.path, `line ${line.number}`, parsed.reason, line.text));
           continue;
         }
-        items.push(eventItem(value, line.text, `line ${line.number}`));
+        items.push(eventItem(parsed.value, line.text, `line ${line.number}`));
       }
       yield items;
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { describeSchemaError, Outcome } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
-import { parseJson } from './json-text.js';
+import { parseJson, parseJsonLine } from './json-text.js';
 import { readLines } from './lines.js';
 
 const FORMAT = 'otel';
@@ -142,17 +142,12 @@ async function collectLineFile(file: string, collected: Collected): Promise<void
   try {
     for await (const line of readLines(file)) {
       if (line.text.trim() === '') continue;
-      let document: unknown;
-      try {
-        document = JSON.parse(line.text);
-      } catch (error) {
-        const reason = line.terminated
-          ? `invalid JSON: ${(error as Error).message}`
-          : `truncated last line (the file ends mid-export): ${(error as Error).message}`;
-        collected.rejects.push(rejectItem(FORMAT, file, `line ${line.number}`, reason, line.text));
+      const parsed = parseJsonLine(line, 'export');
+      if (!parsed.ok) {
+        collected.rejects.push(rejectItem(FORMAT, file, `line ${line.number}`, parsed.reason, line.text));
         continue;
       }
-      collectSpans(document, file, `line ${line.number}: `, collected);
+      collectSpans(parsed.value, file, `line ${line.number}: `, collected);
     }
   } catch (error) {
     collected.rejects.push(rejectItem(FORMAT, file, 'file', `cannot read the export: ${(error as Error).message}`, ''));
