@@ -128,18 +128,66 @@ export const RunEnded = EventBase.extend({
 });
 export type RunEnded = z.infer<typeof RunEnded>;
 
+export const Criticality = z.enum(['root-cause', 'contributor', 'friction', 'unknown']);
+export type Criticality = z.infer<typeof Criticality>;
+
+/**
+ * An LLM's diagnosis of one failed run (the paper's signature). `runId` is the diagnosed run; the id is derived from
+ * the prompt version and the model, so a run is never diagnosed twice by the same prompt and model.
+ */
+export const DiagnosisCreated = EventBase.extend({
+  type: z.literal('diagnosis-create'),
+  data: z.object({
+    promptVersion: z.string().min(1),
+    model: z.string().min(1),
+    terminalCause: z.string().min(1),
+    criticality: Criticality,
+    mechanism: z.string().min(1),
+    evidenceSteps: z.array(count),
+    reasoning: z.string(),
+  }),
+});
+export type DiagnosisCreated = z.infer<typeof DiagnosisCreated>;
+
+/**
+ * A harness version: its content-addressed id (hash of the canonical spec), its parent and the spec itself. Stored in
+ * the stream `harness:<versionId>`, so registering the same spec twice adds nothing.
+ */
+export const HarnessVersionCreated = EventBase.extend({
+  type: z.literal('harness-version-create'),
+  data: z.object({
+    versionId: z.string().min(1),
+    parentId: z.string().optional(),
+    description: z.string().optional(),
+    spec: z.record(z.string(), z.unknown()),
+  }),
+});
+export type HarnessVersionCreated = z.infer<typeof HarnessVersionCreated>;
+
 /**
  * Compiled with `z.compile`: the same schema, with generated code for the common case of valid input (about a third
  * of the runtime parser's cost per event, which matters when an import validates millions). It accepts and rejects
  * exactly what the runtime parser does; invalid input is handed to the runtime parser, so errors read the same.
  */
 export const TraceEvent = z.compile(
-  z.discriminatedUnion('type', [RunStarted, StepCreated, ToolCalled, ToolResulted, RunVerified, RunEnded]),
+  z.discriminatedUnion('type', [
+    RunStarted,
+    StepCreated,
+    ToolCalled,
+    ToolResulted,
+    RunVerified,
+    RunEnded,
+    DiagnosisCreated,
+    HarnessVersionCreated,
+  ]),
 );
 export type TraceEvent = z.infer<typeof TraceEvent>;
 export type EventType = TraceEvent['type'];
 
 export const eventTypes: readonly EventType[] = TraceEvent.options.map((option) => option.shape.type.value);
+
+/** The event types that describe what happened in a run; the projections `runs`, `steps`, … are folds of these. */
+export const runEventTypes = ['run-start', 'step-create', 'tool-call', 'tool-result', 'run-verify', 'run-end'] as const;
 
 /** An event as read back from the log: what was written, plus its position in the global sequence. */
 export type RecordedEvent = TraceEvent & { seq: number; recordedAt: string };

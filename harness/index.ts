@@ -1,0 +1,2 @@
+export { type CreateAgentOptions, createAgent } from './agent.js';
+export * from './contracts.js';
