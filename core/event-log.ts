@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Row, type SqlValue } from './database.js';
 import { SystemError } from './errors.js';
-import type { TraceEvent } from './events.js';
+import { runEventTypes, type TraceEvent } from './events.js';
 import { projectPendingEvents, rebuildProjections } from './projections.js';
 import { CREATE_TABLES, SCHEMA_VERSION } from './schema.js';
 import { StagingBatch } from './staging.js';
@@ -62,12 +62,18 @@ const STAGE_EVENTS = `CREATE OR REPLACE TEMP TABLE staged_events AS ${BATCH_EVEN
 
 /**
  * The batch's runs that have events in the log, with the lowest sequence number of those events: the `runs`
- * projection knows it for the runs it reflects, `unprojected_runs` bounds it for the others.
+ * projection knows it for the runs it reflects, `unprojected_runs` bounds it for the others. Streams that are no runs
+ * (a harness version, a proposal) have no projection row, so their events are looked up in the log itself.
  */
 const FIND_KNOWN_RUNS = `
+WITH batch AS (SELECT runId AS run_id FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'}))
 SELECT run_id, min(first_seq) AS first_seq
-FROM (SELECT run_id, first_seq FROM runs UNION ALL SELECT run_id, first_seq FROM unprojected_runs)
-WHERE run_id IN (SELECT runId FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'}))
+FROM (
+  SELECT run_id, first_seq FROM runs
+  UNION ALL SELECT run_id, first_seq FROM unprojected_runs
+  UNION ALL SELECT run_id, seq FROM events WHERE type NOT IN (${runEventTypes.map((type) => `'${type}'`).join(', ')})
+)
+WHERE run_id IN (SELECT run_id FROM batch)
 GROUP BY run_id`;
 
 /**

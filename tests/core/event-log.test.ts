@@ -48,6 +48,36 @@ describe('event log', () => {
     ]);
   });
 
+  it('keeps streams that are no runs (a harness version) out of the projections, and adds them once', async () => {
+    const version = {
+      id: 'harness-version-create:abc',
+      runId: 'harness:abc',
+      type: 'harness-version-create' as const,
+      data: { versionId: 'abc', spec: { instructions: {} } },
+    };
+    await log.appendEvents(sampleRun('r1'));
+    expect(await log.appendEvents([version])).toMatchObject({ appended: 1 });
+    expect(await log.appendEvents([version])).toMatchObject({ appended: 0, duplicates: 1 });
+    const diagnosis = {
+      id: 'diagnosis:v1:judge',
+      runId: 'r1',
+      type: 'diagnosis-create' as const,
+      data: {
+        promptVersion: 'v1',
+        model: 'judge',
+        terminalCause: 'no output file',
+        criticality: 'root-cause' as const,
+        mechanism: 'missing-required-artifact',
+        evidenceSteps: [2],
+        reasoning: 'The verifier reports output.txt missing.',
+      },
+    };
+    expect(await log.appendEvents([diagnosis])).toMatchObject({ appended: 1 });
+    expect(await log.appendEvents([diagnosis])).toMatchObject({ appended: 0, duplicates: 1 });
+    expect(await log.query('SELECT run_id, step_count FROM runs')).toEqual([{ run_id: 'r1', step_count: 2 }]);
+    expect(await log.countEvents()).toBe(11);
+  });
+
   it('gives every event the next number of one global sequence', async () => {
     await log.appendEvents(sampleRun('r1'));
     await log.appendEvents(sampleRun('r2'));
