@@ -164,6 +164,70 @@ export const HarnessVersionCreated = EventBase.extend({
 });
 export type HarnessVersionCreated = z.infer<typeof HarnessVersionCreated>;
 
+/** One operation of an RFC 6902 JSON Patch on a harness spec. */
+export const PatchOperation = z.object({
+  op: z.enum(['add', 'remove', 'replace', 'move', 'copy', 'test']),
+  path: z.string(),
+  from: z.string().optional(),
+  value: z.unknown().optional(),
+});
+export type PatchOperation = z.infer<typeof PatchOperation>;
+
+/**
+ * A candidate harness edit, tied to one mined weakness. Stored in the stream `proposal:<proposalId>`; the id is
+ * derived from the base version and the patch, so proposing the same edit again adds nothing.
+ */
+export const ProposalCreated = EventBase.extend({
+  type: z.literal('proposal-create'),
+  data: z.object({
+    proposalId: z.string().min(1),
+    baseVersionId: z.string().min(1),
+    /** The improve job and iteration that asked for it, when there was one. */
+    jobId: z.string().optional(),
+    iteration: count.optional(),
+    proposer: z.string().min(1),
+    clusterId: z.string().optional(),
+    mechanism: z.string().optional(),
+    surface: z.string().min(1),
+    patch: z.array(PatchOperation),
+    expectedEffect: z.string(),
+    preserve: z.string(),
+    risk: z.enum(['low', 'medium', 'high']),
+    rationale: z.string().optional(),
+  }),
+});
+export type ProposalCreated = z.infer<typeof ProposalCreated>;
+
+/**
+ * A decision about a proposal: screened out by replay, or accepted / rejected by the gate, with the numbers behind it.
+ * Stored in the proposal's stream.
+ */
+export const ValidationDecided = EventBase.extend({
+  type: z.literal('validation-decide'),
+  data: z.object({
+    proposalId: z.string().min(1),
+    stage: z.enum(['replay', 'gate', 'merge']),
+    decision: z.enum(['accepted', 'rejected', 'screened-out']),
+    gate: z.string().optional(),
+    reasons: z.array(z.string()),
+    metrics: z.record(z.string(), z.unknown()),
+  }),
+});
+export type ValidationDecided = z.infer<typeof ValidationDecided>;
+
+/** A harness version becomes the current one (a promotion after validation, or a rollback). Stream `harness-head`. */
+export const HarnessPromoted = EventBase.extend({
+  type: z.literal('harness-promote'),
+  data: z.object({
+    versionId: z.string().min(1),
+    previousVersionId: z.string().optional(),
+    reason: z.enum(['promotion', 'rollback']),
+    proposalIds: z.array(z.string()),
+    changelog: z.string(),
+  }),
+});
+export type HarnessPromoted = z.infer<typeof HarnessPromoted>;
+
 /**
  * Compiled with `z.compile`: the same schema, with generated code for the common case of valid input (about a third
  * of the runtime parser's cost per event, which matters when an import validates millions). It accepts and rejects
@@ -179,6 +243,9 @@ export const TraceEvent = z.compile(
     RunEnded,
     DiagnosisCreated,
     HarnessVersionCreated,
+    ProposalCreated,
+    ValidationDecided,
+    HarnessPromoted,
   ]),
 );
 export type TraceEvent = z.infer<typeof TraceEvent>;
