@@ -1,9 +1,17 @@
 import { Command, CommanderError } from 'commander';
 import { SelfharnessError, UserError } from '../core/index.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDiagnose } from './commands/diagnose.js';
+import { registerExport } from './commands/export.js';
+import { registerHarness } from './commands/harness.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerMine } from './commands/mine.js';
+import { registerProfiles } from './commands/profiles.js';
+import { registerPropose } from './commands/propose.js';
 import { registerQuery } from './commands/query.js';
 import { registerRebuild } from './commands/rebuild.js';
+import { registerRun } from './commands/run.js';
+import { registerValidations } from './commands/validations.js';
 import type { GlobalOptions } from './context.js';
 
 export function createProgram(): Command {
@@ -15,9 +23,17 @@ export function createProgram(): Command {
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
   registerDemo(program, globals);
+  registerDiagnose(program, globals);
+  registerExport(program, globals);
+  registerHarness(program, globals);
   registerIngest(program, globals);
+  registerMine(program, globals);
   registerQuery(program, globals);
   registerRebuild(program, globals);
+  registerRun(program, globals);
+  registerProfiles(program, globals);
+  registerPropose(program, globals);
+  registerValidations(program, globals);
   return program;
 }
 

@@ -1,0 +1,92 @@
+/**
+ * The validator's public surface: shadow replay of candidates against the log, the acceptance gate, and promotion
+ * with rollback. Fresh paired trials and the improve loop build on these.
+ */
+export {
+  type DecisionInput,
+  decisionEvent,
+  listValidations,
+  recordDecision,
+  type ValidationDecision,
+  type ValidationRecord,
+  type ValidationStage,
+} from './decisions.js';
+export {
+  evaluateGate,
+  type GateMetrics,
+  type GateMode,
+  type GateOptions,
+  type GateResult,
+  type GateSplit,
+  gateDecisionInput,
+  pairTrials,
+  reliableRegressions,
+  type SplitMetrics,
+  type TaskRegression,
+  type TrialPair,
+  type TrialRecord,
+  type TrialVerdict,
+} from './gate.js';
+export {
+  buildTurns,
+  type LoggedCall,
+  type LoggedRun,
+  type LoggedTest,
+  type LoggedTurn,
+  loadLoggedRuns,
+  type RunQuery,
+} from './logged-run.js';
+export {
+  type AcceptedEdit,
+  acceptedEdits,
+  changelogOf,
+  currentHarness,
+  HEAD_STREAM,
+  listPromotions,
+  type MergeConflict,
+  type MergePlan,
+  type PromotionRecord,
+  type PromotionResult,
+  planMerge,
+  promoteAccepted,
+  promotionEvent,
+  resolveHarness,
+  rollbackHarness,
+  touchedPaths,
+} from './promote.js';
+export { listProposals, loadProposal, type Proposal } from './proposals.js';
+export {
+  type Intervention,
+  type InterventionKind,
+  invocationOf,
+  type ShadowOptions,
+  type ShadowTrace,
+  shadowReplay,
+} from './replay.js';
+export {
+  type CandidateReplay,
+  candidateOfProposal,
+  loadTargetMembers,
+  type ReplayCandidate,
+  type ReplayCandidateOptions,
+  replayCandidate,
+} from './replay-candidate.js';
+export {
+  type FiringSummary,
+  lastStep,
+  type ReplaySummary,
+  type ScreeningOptions,
+  type ScreeningVerdict,
+  screenReplay,
+  summarizeReplay,
+  type TargetSummary,
+  type TargetTrace,
+} from './screening.js';
+export { SHADOW_APPROXIMATIONS } from './shadow-middleware.js';
+export {
+  binomialUpperTail,
+  clusterBootstrapInterval,
+  exactMcNemar,
+  type McNemarResult,
+  seededRandom,
+} from './statistics.js';
