@@ -1,20 +1,43 @@
 import { Command, CommanderError } from 'commander';
 import { SelfharnessError, UserError } from '../core/index.js';
-import { registerDemo } from './commands/demo.js';
-import { registerDiagnose } from './commands/diagnose.js';
-import { registerExport } from './commands/export.js';
-import { registerHarness } from './commands/harness.js';
-import { registerIngest } from './commands/ingest.js';
-import { registerMine } from './commands/mine.js';
-import { registerProfiles } from './commands/profiles.js';
-import { registerPropose } from './commands/propose.js';
-import { registerQuery } from './commands/query.js';
-import { registerRebuild } from './commands/rebuild.js';
-import { registerRun } from './commands/run.js';
-import { registerValidations } from './commands/validations.js';
 import type { GlobalOptions } from './context.js';
 
-export function createProgram(): Command {
+type Registrar = (program: Command, globals: () => GlobalOptions) => void;
+
+/**
+ * Each command's module, by the command names it registers. A module is loaded only when one of its commands runs
+ * (all of them for help or an unknown name): the heavy ones pull in model runtimes and SDKs, and startup stays fast.
+ */
+const commandModules: readonly { names: readonly string[]; load: () => Promise<Registrar> }[] = [
+  { names: ['demo'], load: async () => (await import('./commands/demo.js')).registerDemo },
+  { names: ['diagnose'], load: async () => (await import('./commands/diagnose.js')).registerDiagnose },
+  { names: ['export'], load: async () => (await import('./commands/export.js')).registerExport },
+  { names: ['harness'], load: async () => (await import('./commands/harness.js')).registerHarness },
+  { names: ['ingest'], load: async () => (await import('./commands/ingest.js')).registerIngest },
+  { names: ['mine'], load: async () => (await import('./commands/mine.js')).registerMine },
+  { names: ['sql', 'rejects', 'status'], load: async () => (await import('./commands/query.js')).registerQuery },
+  { names: ['rebuild'], load: async () => (await import('./commands/rebuild.js')).registerRebuild },
+  { names: ['run'], load: async () => (await import('./commands/run.js')).registerRun },
+  { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).registerProfiles },
+  { names: ['propose', 'proposals'], load: async () => (await import('./commands/propose.js')).registerPropose },
+  {
+    names: ['validations', 'replay', 'promote', 'harness-head', 'rollback'],
+    load: async () => (await import('./commands/validations.js')).registerValidations,
+  },
+];
+
+/** The command named in `argv` (after the global options), if any. */
+function commandName(argv: readonly string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] as string;
+    if (arg === '--db') index++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
+export async function createProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('selfharness')
     .description("Turn an agent's verified failures into small, validated harness edits. The log lives in DuckDB.")
     .option('--db <path>', 'database file (default: $SELFHARNESS_DB or ./selfharness.duckdb)')
@@ -22,25 +45,16 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
-  registerDemo(program, globals);
-  registerDiagnose(program, globals);
-  registerExport(program, globals);
-  registerHarness(program, globals);
-  registerIngest(program, globals);
-  registerMine(program, globals);
-  registerQuery(program, globals);
-  registerRebuild(program, globals);
-  registerRun(program, globals);
-  registerProfiles(program, globals);
-  registerPropose(program, globals);
-  registerValidations(program, globals);
+  const name = commandName(argv);
+  const wanted = commandModules.filter((module) => name !== undefined && module.names.includes(name));
+  for (const module of wanted.length > 0 ? wanted : commandModules) (await module.load())(program, globals);
   return program;
 }
 
 /** Runs the command line and returns the exit code; errors are printed as one clear line, never a stack trace. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = createProgram();
   try {
+    const program = await createProgram(argv);
     await program.parseAsync(argv);
     return 0;
   } catch (error) {

@@ -168,8 +168,16 @@ export class EventLog {
     return new StagingBatch(this.stagingFolder, `batch-${this.stagingCounter++}`);
   }
 
-  /** Appends events given as values (the runtime, tests). Same path as the importers. */
-  async appendEvents(events: readonly TraceEvent[], rejects: readonly RejectedRecord[] = []): Promise<AppendResult> {
+  /**
+   * Appends events given as values (the runtime, tests). Same path as the importers. With `deferProjections` the
+   * projections catch up at the next append without it (or `projectPending`, or the next open): a writer that appends
+   * a run step by step saves re-deriving the run each time.
+   */
+  async appendEvents(
+    events: readonly TraceEvent[],
+    rejects: readonly RejectedRecord[] = [],
+    options: { deferProjections?: boolean } = {},
+  ): Promise<AppendResult> {
     const batch = this.createBatch();
     for (const event of events) {
       batch.addEvent(
@@ -184,7 +192,7 @@ export class EventLog {
       );
     }
     for (const reject of rejects) batch.addReject(reject);
-    return this.append(batch);
+    return this.append(batch, options);
   }
 
   /**

@@ -119,7 +119,9 @@ export function createAppender(log: EventLog): Appender {
       const batch = pending;
       pending = [];
       try {
-        await log.appendEvents(batch.flatMap((entry) => entry.events));
+        const events = batch.flatMap((entry) => entry.events);
+        // A trial's steps are written as they happen; its run is derived once, when its end arrives.
+        await log.appendEvents(events, [], { deferProjections: !events.some((event) => event.type === 'run-end') });
         for (const entry of batch) entry.resolve();
       } catch (error) {
         for (const entry of batch) entry.reject(error);
@@ -182,6 +184,8 @@ export async function runTrials(options: RunTrialsOptions): Promise<RunTrialsRes
   } finally {
     // What interrupted trials logged is still written, so that the log shows them as unfinished.
     await appender.drain();
+    // Steps were appended with their projections deferred; bring `runs`, `steps`, … up to date for the caller.
+    await options.log.projectPending();
   }
   return { batchId, results, interrupted: options.signal?.aborted === true };
 }
