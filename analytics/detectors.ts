@@ -232,7 +232,7 @@ const DETECTORS: readonly DetectorSql[] = [
              list_sort(list_distinct(list(step) FILTER (WHERE action_kind = 'read')))[1:${EVIDENCE_CAP}] AS evidence_steps,
              ${squeeze(`count(*) FILTER (WHERE action_kind = 'read') || ' of ' || count(*) || ' calls only read or navigated, '
                || count(*) FILTER (WHERE action_kind IN ('edit', 'write')) || ' changed files; reads: '
-               || string_agg(DISTINCT split_part(command_key, ' ', 1), ', ') FILTER (WHERE action_kind = 'read')`)} AS excerpt
+               || string_agg(DISTINCT split_part(command_key, ' ', 1), ', ' ORDER BY split_part(command_key, ' ', 1)) FILTER (WHERE action_kind = 'read')`)} AS excerpt
       FROM calls GROUP BY run_id
       HAVING count(*) >= min_calls
          AND count(*) FILTER (WHERE action_kind = 'read') >= min_read_share * count(*)

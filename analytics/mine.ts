@@ -454,20 +454,19 @@ async function storeClusters(
     score: card.score,
     card,
   }));
-  const memberRows = groups.flatMap((group) =>
-    group.members.map((index) => {
-      const failure = failures[index] as Failure;
-      return {
-        mining_id: miningId,
-        cluster_id: clusterIdOf(group.members.map((member) => failures[member] as Failure)),
-        run_id: failure.runId,
-        mechanism: failure.mechanism,
-        first_step: failure.firstStep,
-        evidence_steps: failure.evidenceSteps,
-        excerpt: failure.excerpt,
-      };
-    }),
-  );
+  const memberRows = groups.flatMap((group) => {
+    const members = group.members.map((index) => failures[index] as Failure);
+    const clusterId = clusterIdOf(members);
+    return members.map((failure) => ({
+      mining_id: miningId,
+      cluster_id: clusterId,
+      run_id: failure.runId,
+      mechanism: failure.mechanism,
+      first_step: failure.firstStep,
+      evidence_steps: failure.evidenceSteps,
+      excerpt: failure.excerpt,
+    }));
+  });
   await database.transaction(async () => {
     await database.run(DELETE_MEMBERS, [miningId]);
     await database.run(DELETE_CLUSTERS, [miningId]);

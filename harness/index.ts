@@ -12,7 +12,9 @@ export {
   parsePointer,
   valueAt,
 } from './json-patch.js';
+export { instructionPaths } from './middleware/artifact-check.js';
 export { createMiddleware } from './middleware/index.js';
+export { commandPrograms } from './middleware/shell-words.js';
 export { createOpenAiModel, type OpenAiModelOptions, openAiOptionsFromEnvironment } from './models/openai.js';
 export { type RunHarnessOptions, renderOutcome, runHarness, type StopReason } from './runtime/loop.js';
 export type {

@@ -1,6 +1,4 @@
-import type { Middleware } from '../harness/index.js';
-import { instructionPaths } from '../harness/middleware/artifact-check.js';
-import { commandPrograms } from '../harness/middleware/shell-words.js';
+import { commandPrograms, instructionPaths, type Middleware } from '../harness/index.js';
 import type { LoggedCall, LoggedRun } from './logged-run.js';
 
 /**
