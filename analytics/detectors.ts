@@ -210,7 +210,7 @@ const DETECTORS: readonly DetectorSql[] = [
           AND NOT regexp_matches(coalesce(f.command, ''), 'activate|install')
       )
       SELECT run_id, min(step) AS first_step, list_sort(list_distinct(list(setup_step) || list(step)))[1:${EVIDENCE_CAP}] AS evidence_steps,
-             ${squeeze(`arg_min(what || ' set up at step ' || setup_step || ', missing at step ' || step || ': ' || coalesce(failure_excerpt, ''), call_seq)`)} AS excerpt
+             ${squeeze(`(list(what || ' set up at step ' || setup_step || ', missing at step ' || step || ': ' || coalesce(failure_excerpt, '') ORDER BY call_seq, setup_step, what))[1]`)} AS excerpt
       FROM losses GROUP BY run_id`,
   },
   {
@@ -265,7 +265,7 @@ const DETECTORS: readonly DetectorSql[] = [
           AND regexp_matches(json_extract_string(data, '$.output'), ${sqlText(`(?m)${MALFORMED_OUTPUT}`)})
       ), malformed_runs AS (
         SELECT run_id, min(step) AS first_step, ${evidence('step')} AS evidence_steps,
-               ${squeeze(`coalesce(arg_min(excerpt, seq), '') || CASE WHEN count(*) > 1 THEN ' (' || count(*) || ' malformed calls)' ELSE '' END`)} AS excerpt
+               ${squeeze(`coalesce((list(excerpt ORDER BY seq, excerpt))[1], '') || CASE WHEN count(*) > 1 THEN ' (' || count(*) || ' malformed calls)' ELSE '' END`)} AS excerpt
         FROM malformed GROUP BY run_id HAVING count(*) >= min_malformed
       )
       SELECT * FROM malformed_runs
@@ -295,7 +295,7 @@ const DETECTORS: readonly DetectorSql[] = [
         WHERE regexp_matches(message, ${sqlText(COMPLETION_CLAIM)})
       )
       SELECT c.run_id, min(c.step) AS first_step, ${evidence('c.step')} AS evidence_steps,
-             ${squeeze(`arg_max(c.claim, c.seq) || ' at step ' || max(c.step) || ', but the verifier failed' || coalesce(': ' || any_value(s.failure_reason), '')`)} AS excerpt
+             ${squeeze(`(list(c.claim ORDER BY c.seq DESC, c.claim))[1] || ' at step ' || max(c.step) || ', but the verifier failed' || coalesce(': ' || any_value(s.failure_reason), '')`)} AS excerpt
       FROM claims c JOIN scope s USING (run_id)
       WHERE s.outcome = 'failed'
       GROUP BY c.run_id`,

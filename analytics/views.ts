@@ -184,6 +184,7 @@ export function viewDefinitions(): Record<string, string> {
     run_summary: `
 SELECT r.*,
        r.outcome <> 'invalid' AS is_valid,
+       r.outcome IN ('passed', 'failed') AS is_counted,
        r.outcome = 'failed' AS is_failed,
        r.outcome = 'passed' AS is_passed,
        date_diff('millisecond', r.started_at, r.ended_at) / 1000.0 AS duration_seconds,

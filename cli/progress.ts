@@ -12,7 +12,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr) {
       lastLine = line;
       if (interactive) {
         stream.write(`\r${line}\u001b[K`);
-      } else if (Date.now() - lastPrinted > intervalMs) {
+      } else if (Date.now() - lastPrinted >= intervalMs) {
         lastPrinted = Date.now();
         stream.write(`${line}\n`);
       }

@@ -120,8 +120,10 @@ export function createAppender(log: EventLog): Appender {
       pending = [];
       try {
         const events = batch.flatMap((entry) => entry.events);
-        // A trial's steps are written as they happen; its run is derived once, when its end arrives.
-        await log.appendEvents(events, [], { deferProjections: !events.some((event) => event.type === 'run-end') });
+        // A trial's steps are written as they happen; its run is derived when it starts (so that readers see it, as
+        // unfinished, even if the runner is killed) and again when it ends, not at every step.
+        const isBoundary = events.some((event) => event.type === 'run-start' || event.type === 'run-end');
+        await log.appendEvents(events, [], { deferProjections: !isBoundary });
         for (const entry of batch) entry.resolve();
       } catch (error) {
         for (const entry of batch) entry.reject(error);
