@@ -13,6 +13,7 @@ const commandModules: readonly { names: readonly string[]; load: () => Promise<R
   { names: ['diagnose'], load: async () => (await import('./commands/diagnose.js')).registerDiagnose },
   { names: ['export'], load: async () => (await import('./commands/export.js')).registerExport },
   { names: ['harness'], load: async () => (await import('./commands/harness.js')).registerHarness },
+  { names: ['improve'], load: async () => (await import('./commands/improve.js')).registerImprove },
   { names: ['ingest'], load: async () => (await import('./commands/ingest.js')).registerIngest },
   { names: ['mine'], load: async () => (await import('./commands/mine.js')).registerMine },
   { names: ['sql', 'rejects', 'status'], load: async () => (await import('./commands/query.js')).registerQuery },

@@ -12,6 +12,14 @@ export {
   type ValidationStage,
 } from './decisions.js';
 export {
+  FORK_DATASET,
+  type ForkOptions,
+  type ForkResult,
+  forkRun,
+  prefixTurns,
+  ReplayThenLiveModel,
+} from './fork.js';
+export {
   evaluateGate,
   type GateMetrics,
   type GateMode,
@@ -27,6 +35,18 @@ export {
   type TrialRecord,
   type TrialVerdict,
 } from './gate.js';
+export {
+  type CandidateOutcome,
+  defaultJobId,
+  type ImproveOptions,
+  type ImproveResult,
+  type IterationReport,
+  improve,
+  type RateCell,
+  type SplitRates,
+  selectSplitTasks,
+  summarizePatch,
+} from './improve.js';
 export {
   buildTurns,
   type LoggedCall,
@@ -71,6 +91,7 @@ export {
   type ReplayCandidateOptions,
   replayCandidate,
 } from './replay-candidate.js';
+export { renderHtmlReport, renderMarkdownReport } from './report.js';
 export {
   type FiringSummary,
   lastStep,
@@ -90,3 +111,22 @@ export {
   type McNemarResult,
   seededRandom,
 } from './statistics.js';
+export {
+  attemptBatchSeed,
+  checkJobId,
+  type JobTrial,
+  type JobTrialRun,
+  type PairedTrialsResult,
+  passRates,
+  planTrialSet,
+  readJobTrialRuns,
+  runPairedTrials,
+  runTrialSet,
+  type TrialRunOptions,
+  type TrialSet,
+  type TrialSetProgress,
+  type TrialSetResult,
+  toRecords,
+  trialBatchId,
+  trialKey,
+} from './trials.js';
