@@ -1,5 +1,5 @@
 import { kmeans } from 'ml-kmeans';
-import type { Criticality } from '../core/index.js';
+import { type Criticality, seededRandom } from '../core/index.js';
 
 /**
  * Grouping failures into candidate weaknesses: k-means over failure embeddings with k chosen by silhouette, or the
@@ -67,18 +67,6 @@ export interface KMeansClustering {
   distances: number[];
   /** Mean silhouette per k tried, in order of k; empty when there was nothing to choose. */
   silhouettes: { k: number; silhouette: number }[];
-}
-
-/** A small seeded generator (mulberry32): the same seed always gives the same sequence. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function squaredDistance(left: readonly number[], right: readonly number[]): number {

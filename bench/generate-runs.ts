@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Mechanism } from '../analytics/detectors.js';
-import type { EventLog, TraceEvent } from '../core/index.js';
+import { type EventLog, seededRandom, type TraceEvent } from '../core/index.js';
 
 /**
  * A seeded generator of realistic agent logs for benchmarks and tests: runs of about 100 events (start, ~32 steps with
@@ -53,18 +53,6 @@ const LEANINGS: Record<number, Partial<Record<Mechanism, number>>> = {
     'budget-exhaustion': 0.15,
   },
 };
-
-/** mulberry32: a small, fast, seeded generator. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Call {
   tool: string;
@@ -210,7 +198,7 @@ function chooseMechanisms(modelIndex: number, next: () => number): Mechanism[] {
 
 /** Yields the runs one by one, so a million events never sit in memory at once. */
 export function* generateRuns(options: GenerateRunsOptions): Generator<GeneratedRun> {
-  const next = random(options.seed ?? 1);
+  const next = seededRandom(options.seed ?? 1);
   const models = options.models ?? DEFAULT_MODELS;
   const taskCount = options.tasks ?? 40;
   const callCount = Math.max(6, Math.round(((options.eventsPerRun ?? 100) - 4) / 3));

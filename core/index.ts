@@ -3,4 +3,5 @@ export { InputError, SelfharnessError, SystemError, UserError } from './errors.j
 export { type AppendResult, EventLog, type RejectedRecord, type StagedEvent } from './event-log.js';
 export * from './events.js';
 export { rebuildProjections, updateProjections } from './projections.js';
+export { seededRandom } from './random.js';
 export { PROJECTION_TABLES, type ProjectionTable } from './schema.js';

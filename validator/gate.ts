@@ -1,6 +1,6 @@
-import { InputError } from '../core/index.js';
+import { InputError, seededRandom } from '../core/index.js';
 import type { DecisionInput } from './decisions.js';
-import { type ClusterTotal, clusterBootstrapInterval, exactMcNemar, seededRandom } from './statistics.js';
+import { type ClusterTotal, clusterBootstrapInterval, exactMcNemar } from './statistics.js';
 
 /**
  * The acceptance gate: does a candidate harness beat its base on paired trials (same task, attempt and seed, run with

@@ -109,7 +109,6 @@ export {
   clusterBootstrapInterval,
   exactMcNemar,
   type McNemarResult,
-  seededRandom,
 } from './statistics.js';
 export {
   attemptBatchSeed,

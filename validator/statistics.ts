@@ -47,18 +47,6 @@ export function exactMcNemar(candidateOnly: number, baseOnly: number): McNemarRe
   return { candidateOnly, baseOnly, pOneSided: upper, pTwoSided: Math.min(1, 2 * Math.min(upper, lower)) };
 }
 
-/** A seeded source of uniform numbers in [0, 1) (mulberry32): the same seed gives the same sequence everywhere. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** One cluster's contribution to a ratio estimate: a sum of values and how many there were. */
 export interface ClusterTotal {
   readonly sum: number;

@@ -6,9 +6,9 @@ import {
   groupByKMeans,
   groupBySignature,
   meanSilhouette,
-  seededRandom,
   signatureOf,
 } from '../../analytics/clustering.js';
+import { seededRandom } from '../../core/index.js';
 
 /** Points around `centres`, `perCentre` each, with seeded noise: a data set whose right k is known. */
 function blobs(centres: readonly number[][], perCentre: number, spread: number, seed: number): number[][] {
