@@ -5,6 +5,7 @@ export {
   type RunTrialsOptions,
   type RunTrialsResult,
   readVerdict,
+  runEndEvent,
   runTrials,
   type TrialOutcomeName,
   type TrialProgress,

@@ -260,27 +260,8 @@ async function runTrial(input: TrialInput): Promise<TrialResult> {
     before: readonly TraceEvent[] = [],
   ): Promise<TrialResult> => {
     const endedAt = new Date();
-    const usage = fields.agentOutcome;
     if (writeError) throw new SystemError('Could not append to the log.', { cause: writeError });
-    await input.appender.append([
-      ...before,
-      {
-        id: `${runId}#end`,
-        runId,
-        type: 'run-end',
-        time: endedAt.toISOString(),
-        data: {
-          outcome,
-          ...(fields.reward === undefined ? {} : { reward: fields.reward }),
-          ...(fields.failureReason ? { failureReason: fields.failureReason } : {}),
-          ...(usage?.promptTokens === undefined ? {} : { promptTokens: usage.promptTokens }),
-          ...(usage?.completionTokens === undefined ? {} : { completionTokens: usage.completionTokens }),
-          ...(usage?.costUsd === undefined ? {} : { costUsd: usage.costUsd }),
-          startedAt: started.toISOString(),
-          endedAt: endedAt.toISOString(),
-        },
-      },
-    ]);
+    await input.appender.append([...before, runEndEvent(runId, outcome, fields, started, endedAt)]);
     return {
       ...base,
       outcome,
@@ -490,4 +471,31 @@ function readCtrf(path: string): TestResult[] {
 
 function lastLines(output: string, count = 3): string {
   return output.trim().split('\n').slice(-count).join(' | ').slice(0, 500);
+}
+
+/** The `run-end` event of a trial (or a fork of one): its outcome, reward, reason, the agent's usage and its times. */
+export function runEndEvent(
+  runId: string,
+  outcome: 'passed' | 'failed' | 'invalid',
+  fields: { reward?: number; failureReason?: string; agentOutcome?: TrialOutcome },
+  started: Date,
+  endedAt: Date,
+): TraceEvent {
+  const usage = fields.agentOutcome;
+  return {
+    id: `${runId}#end`,
+    runId,
+    type: 'run-end',
+    time: endedAt.toISOString(),
+    data: {
+      outcome,
+      ...(fields.reward === undefined ? {} : { reward: fields.reward }),
+      ...(fields.failureReason ? { failureReason: fields.failureReason } : {}),
+      ...(usage?.promptTokens === undefined ? {} : { promptTokens: usage.promptTokens }),
+      ...(usage?.completionTokens === undefined ? {} : { completionTokens: usage.completionTokens }),
+      ...(usage?.costUsd === undefined ? {} : { costUsd: usage.costUsd }),
+      startedAt: started.toISOString(),
+      endedAt: endedAt.toISOString(),
+    },
+  };
 }

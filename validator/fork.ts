@@ -16,6 +16,7 @@ import {
   loadSuite,
   openSandbox,
   readVerdict,
+  runEndEvent,
   type Sandbox,
   type Task,
 } from '../tasks/index.js';
@@ -194,21 +195,7 @@ export async function forkRun(log: EventLog, options: ForkOptions): Promise<Fork
     await log.appendEvents([
       ...pending,
       ...before,
-      {
-        id: `${runId}#end`,
-        runId,
-        type: 'run-end',
-        time: endedAt.toISOString(),
-        data: {
-          outcome,
-          ...(fields.reward !== undefined ? { reward: fields.reward } : {}),
-          ...(fields.failureReason ? { failureReason: fields.failureReason } : {}),
-          ...(fields.agent?.promptTokens !== undefined ? { promptTokens: fields.agent.promptTokens } : {}),
-          ...(fields.agent?.completionTokens !== undefined ? { completionTokens: fields.agent.completionTokens } : {}),
-          startedAt: started.toISOString(),
-          endedAt: endedAt.toISOString(),
-        },
-      },
+      runEndEvent(runId, outcome, { ...fields, agentOutcome: fields.agent }, started, endedAt),
     ]);
     return {
       runId,
