@@ -18,6 +18,7 @@ const commandModules: readonly { names: readonly string[]; load: () => Promise<R
   { names: ['mine'], load: async () => (await import('./commands/mine.js')).registerMine },
   { names: ['sql', 'rejects', 'status'], load: async () => (await import('./commands/query.js')).registerQuery },
   { names: ['rebuild'], load: async () => (await import('./commands/rebuild.js')).registerRebuild },
+  { names: ['serve'], load: async () => (await import('./commands/serve.js')).registerServe },
   { names: ['run'], load: async () => (await import('./commands/run.js')).registerRun },
   { names: ['profiles'], load: async () => (await import('./commands/profiles.js')).registerProfiles },
   { names: ['propose', 'proposals'], load: async () => (await import('./commands/propose.js')).registerPropose },

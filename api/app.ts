@@ -1,0 +1,226 @@
+import { timingSafeEqual } from 'node:crypto';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { computeProfiles } from '../analytics/index.js';
+import type { EventLog } from '../core/index.js';
+import { diffJson, listVersions, resolveVersion } from '../harness/index.js';
+import { listProposals, listValidations } from '../validator/index.js';
+import { receiveEvents, receiveTraces } from './ingest.js';
+import { openApiDocument } from './openapi.js';
+import { HttpProblem, type Problem, problem, toProblem } from './problem.js';
+import { latestWeaknesses, listRuns, loadRun, toJsonValue } from './queries.js';
+import { DEFAULT_ROW_LIMIT, DEFAULT_TIMEOUT_MS, MAX_ROW_LIMIT, runReadOnlyQuery, toCsv } from './sql.js';
+
+export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+
+export interface AppOptions {
+  /** The log, opened for writing when events are to be received. */
+  log: EventLog;
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** The largest request body accepted (default 32 MiB). */
+  bodyLimitBytes?: number;
+  /** How long a `POST /v1/sql` query may run before it is interrupted (default 30 s). */
+  sqlTimeoutMs?: number;
+}
+
+/**
+ * The HTTP API over one log. Errors of every route become `application/problem+json` in one place (`onError`,
+ * `notFound`). The log's DuckDB connection runs one statement at a time, and an append is a transaction on it, so
+ * requests take their turn on the log one after another (a SQL timeout interrupts only its own query).
+ */
+export function createApp(options: AppOptions): Hono {
+  const { log } = options;
+  const exclusive = createQueue();
+  const app = new Hono();
+
+  app.onError((error, context) => sendProblem(context, toProblem(error)));
+  app.notFound((context) =>
+    sendProblem(
+      context,
+      problem(404, `No route ${context.req.method} ${context.req.path}. GET /v1/openapi.json lists the routes.`),
+    ),
+  );
+
+  if (options.token !== undefined) {
+    const expected = Buffer.from(`Bearer ${options.token}`);
+    app.use('*', async (context, next) => {
+      const given = Buffer.from(context.req.header('authorization') ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new HttpProblem(
+          401,
+          'Unauthorized',
+          'This server needs a token: send the header `Authorization: Bearer <token>` with the token it was started with.',
+        );
+      }
+      await next();
+    });
+  }
+
+  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: limit,
+      onError: () => {
+        throw new HttpProblem(
+          413,
+          'Content Too Large',
+          `The request body is larger than ${limit} bytes. Send the events in smaller batches (e.g. 10,000 lines per request).`,
+        );
+      },
+    }),
+  );
+
+  app.get('/v1/openapi.json', (context) => context.json(openApiDocument()));
+
+  app.post('/v1/events', async (context) => {
+    const body = await context.req.text();
+    return context.json(await exclusive(() => receiveEvents(log, body, 'POST /v1/events')));
+  });
+
+  app.post('/v1/traces', async (context) => {
+    const type = context.req.header('content-type') ?? '';
+    if (type.includes('protobuf')) {
+      throw new HttpProblem(
+        415,
+        'Unsupported Media Type',
+        'Only OTLP/HTTP JSON is accepted: configure the exporter with protocol http/json (OTEL_EXPORTER_OTLP_PROTOCOL=http/json).',
+      );
+    }
+    const text = await context.req.text();
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch (error) {
+      throw new HttpProblem(400, 'Bad Request', `The body is not OTLP JSON: ${(error as Error).message}`);
+    }
+    return context.json(await exclusive(() => receiveTraces(log, document, 'POST /v1/traces')));
+  });
+
+  app.post('/v1/sql', async (context) => {
+    const request = await readSqlRequest(context);
+    const result = await exclusive(() =>
+      runReadOnlyQuery(log, request.sql, {
+        limit: request.limit,
+        timeoutMs: options.sqlTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      }),
+    );
+    if (request.csv) {
+      context.header('X-Truncated', String(result.truncated));
+      return context.body(toCsv(result), 200, { 'Content-Type': 'text/csv; charset=utf-8' });
+    }
+    return context.json(result);
+  });
+
+  app.get('/v1/runs', async (context) => {
+    const query = context.req.query();
+    const filters = {
+      ...(query.model ? { model: query.model } : {}),
+      ...(query.split ? { split: query.split } : {}),
+      ...(query.outcome ? { outcome: query.outcome } : {}),
+      limit: integerParameter(query.limit, 'limit', 100, 10_000),
+      offset: integerParameter(query.offset, 'offset', 0, Number.MAX_SAFE_INTEGER),
+    };
+    const result = await exclusive(() => listRuns(log, filters));
+    return context.json(toJsonValue(result) as object);
+  });
+
+  app.get('/v1/runs/:id', async (context) => {
+    const runId = context.req.param('id');
+    const run = await exclusive(() => loadRun(log, runId));
+    if (!run) throw new HttpProblem(404, 'Not Found', `Unknown run ${runId}: list runs with GET /v1/runs.`);
+    return context.json(toJsonValue(run) as object);
+  });
+
+  app.get('/v1/weaknesses', async (context) =>
+    context.json(toJsonValue({ clusters: await exclusive(() => latestWeaknesses(log)) }) as object),
+  );
+
+  app.get('/v1/profiles', async (context) =>
+    context.json(toJsonValue(await exclusive(() => computeProfiles(log))) as object),
+  );
+
+  app.get('/v1/harness/versions', async (context) =>
+    context.json({ versions: await exclusive(() => listVersions(log)) }),
+  );
+
+  app.get('/v1/harness/versions/:a/diff/:b', async (context) => {
+    const [before, after] = await exclusive(async () => [
+      await resolveVersion(log, context.req.param('a'), { readOnly: true }),
+      await resolveVersion(log, context.req.param('b'), { readOnly: true }),
+    ]);
+    return context.json({
+      from: before.versionId,
+      to: after.versionId,
+      patch: diffJson(before.spec, after.spec),
+    });
+  });
+
+  app.get('/v1/proposals', async (context) =>
+    context.json({ proposals: toJsonValue(await exclusive(() => listProposals(log))) }),
+  );
+
+  app.get('/v1/validations', async (context) => {
+    const proposal = context.req.query('proposal');
+    return context.json({ validations: toJsonValue(await exclusive(() => listValidations(log, proposal))) });
+  });
+
+  return app;
+}
+
+function sendProblem(context: Context, body: Problem): Response {
+  return context.body(JSON.stringify(body), body.status, { 'Content-Type': 'application/problem+json' });
+}
+
+/** The query and options of `POST /v1/sql`: a JSON body `{ sql, limit?, format? }` or the SQL as plain text. */
+async function readSqlRequest(context: Context): Promise<{ sql: string; limit: number; csv: boolean }> {
+  const type = context.req.header('content-type') ?? '';
+  let sql: unknown;
+  let bodyLimit: unknown;
+  let bodyFormat: unknown;
+  if (type.includes('json')) {
+    let body: unknown;
+    try {
+      body = await context.req.json();
+    } catch (error) {
+      throw new HttpProblem(400, 'Bad Request', `The body is not JSON: ${(error as Error).message}`);
+    }
+    const fields = (body ?? {}) as { sql?: unknown; limit?: unknown; format?: unknown };
+    sql = fields.sql;
+    bodyLimit = fields.limit;
+    bodyFormat = fields.format;
+  } else {
+    sql = await context.req.text();
+  }
+  if (typeof sql !== 'string' || sql.trim() === '') {
+    throw new HttpProblem(
+      400,
+      'Bad Request',
+      'Send the query as JSON `{"sql": "SELECT …"}` (Content-Type: application/json) or as the plain-text body.',
+    );
+  }
+  const limitText = context.req.query('limit') ?? (bodyLimit === undefined ? undefined : String(bodyLimit));
+  const format = context.req.query('format') ?? (typeof bodyFormat === 'string' ? bodyFormat : undefined);
+  const csv = format === 'csv' || (format === undefined && (context.req.header('accept') ?? '').includes('text/csv'));
+  return { sql, limit: integerParameter(limitText, 'limit', DEFAULT_ROW_LIMIT, MAX_ROW_LIMIT), csv };
+}
+
+function integerParameter(text: string | undefined, name: string, fallback: number, maximum: number): number {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > maximum) {
+    throw new HttpProblem(400, 'Bad Request', `Parameter ${name}=${text} must be a whole number from 0 to ${maximum}.`);
+  }
+  return value;
+}
+
+/** Runs tasks one after another, in the order they were queued; a failed task does not stop the ones after it. */
+function createQueue(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const result = tail.then(task);
+    tail = result.catch(() => undefined);
+    return result;
+  };
+}
