@@ -283,6 +283,16 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
     trialsRun += result.ran;
     return result.trials;
   };
+  /** Base and candidate on the held-in and held-out tasks with the same attempts and seeds, judged by the gate. */
+  const gateAgainst = async (baseVersionId: string, candidateVersionId: string, label: string) => {
+    const paired = await runPairedTrials(
+      log,
+      { jobId, model: options.model, tasks: gatedTasks, attempts, seed, baseVersionId, candidateVersionId },
+      trialOptions(label),
+    );
+    trialsRun += paired.ran;
+    return evaluateGate(paired.pairs, { mode: gate });
+  };
 
   say(
     `improve job ${jobId}: model ${options.model}, ${options.iterations} iterations, ${options.candidates} candidates, gate ${gate}, ${attempts} attempts, seed ${seed}`,
@@ -377,21 +387,11 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
         parentId: base.versionId,
         description: `Candidate ${proposal.proposalId}: ${summarizePatch(proposal.patch)}`,
       });
-      const paired = await runPairedTrials(
-        log,
-        {
-          jobId,
-          model: options.model,
-          tasks: gatedTasks,
-          attempts,
-          seed,
-          baseVersionId: base.versionId,
-          candidateVersionId: version.versionId,
-        },
-        trialOptions(`iteration ${iteration} candidate ${proposal.proposalId}`),
+      const result = await gateAgainst(
+        base.versionId,
+        version.versionId,
+        `iteration ${iteration} candidate ${proposal.proposalId}`,
       );
-      trialsRun += paired.ran;
-      const result = evaluateGate(paired.pairs, { mode: gate });
       await recordDecision(log, gateDecisionInput(proposal.proposalId, result));
       say(
         `iteration ${iteration}: ${proposal.proposalId} ${result.decision} by the ${gate} gate: Δheld-in ${formatDelta(result.metrics.heldIn.deltaPoints)}, Δheld-out ${formatDelta(result.metrics.heldOut.deltaPoints)}`,
@@ -423,21 +423,11 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
       say(
         `iteration ${iteration}: re-validating the merge of ${plan.merged.length} edit${plan.merged.length === 1 ? '' : 's'} as ${merged.versionId}`,
       );
-      const paired = await runPairedTrials(
-        log,
-        {
-          jobId,
-          model: options.model,
-          tasks: gatedTasks,
-          attempts,
-          seed,
-          baseVersionId: base.versionId,
-          candidateVersionId: merged.versionId,
-        },
-        trialOptions(`iteration ${iteration} merge ${merged.versionId}`),
+      const validation = await gateAgainst(
+        base.versionId,
+        merged.versionId,
+        `iteration ${iteration} merge ${merged.versionId}`,
       );
-      trialsRun += paired.ran;
-      const validation = evaluateGate(paired.pairs, { mode: gate });
       let promotedEdits = edits;
       if (validation.decision === 'rejected') {
         const best = plan.merged[0];

@@ -71,3 +71,41 @@ export function sampleRun(runId: string, outcome: 'passed' | 'failed' | 'invalid
     },
   ];
 }
+
+/**
+ * The verifier's result and the end of a hand-written run: one test that passed, or the named failing test (or
+ * `test_task`) when it failed, and the outcome with its reason.
+ */
+export function verdictEvents(run: {
+  runId: string;
+  outcome: 'passed' | 'failed' | 'invalid';
+  failedTest?: { name: string; message: string };
+  failureReason?: string;
+}): TraceEvent[] {
+  const passed = run.outcome === 'passed';
+  return [
+    {
+      id: `${run.runId}#verify`,
+      runId: run.runId,
+      type: 'run-verify',
+      data: {
+        reward: passed ? 1 : 0,
+        tests: [
+          run.failedTest && !passed
+            ? { name: run.failedTest.name, status: 'failed', message: run.failedTest.message }
+            : { name: 'test_task', status: passed ? 'passed' : 'failed' },
+        ],
+      },
+    },
+    {
+      id: `${run.runId}#end`,
+      runId: run.runId,
+      type: 'run-end',
+      data: {
+        outcome: run.outcome,
+        reward: passed ? 1 : 0,
+        ...(run.failureReason ? { failureReason: run.failureReason } : {}),
+      },
+    },
+  ];
+}

@@ -1,4 +1,5 @@
 import type { TraceEvent } from '../../core/index.js';
+import { verdictEvents } from './events.js';
 
 /** A shell call in a scripted run: what the agent ran and what came back. */
 export interface ScriptedCall {
@@ -56,32 +57,7 @@ export function scriptedRun(run: ScriptedRun): TraceEvent[] {
       },
     );
   });
-  const passed = run.outcome === 'passed';
-  events.push(
-    {
-      id: `${run.runId}#verify`,
-      runId: run.runId,
-      type: 'run-verify',
-      data: {
-        reward: passed ? 1 : 0,
-        tests: [
-          run.failedTest && !passed
-            ? { name: run.failedTest.name, status: 'failed', message: run.failedTest.message }
-            : { name: 'test_task', status: passed ? 'passed' : 'failed' },
-        ],
-      },
-    },
-    {
-      id: `${run.runId}#end`,
-      runId: run.runId,
-      type: 'run-end',
-      data: {
-        outcome: run.outcome,
-        reward: passed ? 1 : 0,
-        ...(run.failureReason ? { failureReason: run.failureReason } : {}),
-      },
-    },
-  );
+  events.push(...verdictEvents(run));
   return events;
 }
 

@@ -1,5 +1,6 @@
 import type { TraceEvent } from '../../core/index.js';
 import type { LoggedCall, LoggedRun } from '../../validator/index.js';
+import { verdictEvents } from '../support/events.js';
 
 /** A call in a hand-made run: a shell command by default, or any tool with arguments. */
 export interface HandCall {
@@ -83,32 +84,7 @@ export function handRunEvents(run: HandRun): TraceEvent[] {
       },
     );
   });
-  const passed = run.outcome === 'passed';
-  events.push(
-    {
-      id: `${run.runId}#verify`,
-      runId: run.runId,
-      type: 'run-verify',
-      data: {
-        reward: passed ? 1 : 0,
-        tests: [
-          run.failedTest && !passed
-            ? { name: run.failedTest.name, status: 'failed', message: run.failedTest.message }
-            : { name: 'test_task', status: passed ? 'passed' : 'failed' },
-        ],
-      },
-    },
-    {
-      id: `${run.runId}#end`,
-      runId: run.runId,
-      type: 'run-end',
-      data: {
-        outcome: run.outcome,
-        reward: passed ? 1 : 0,
-        ...(run.failureReason ? { failureReason: run.failureReason } : {}),
-      },
-    },
-  );
+  events.push(...verdictEvents(run));
   return events;
 }
 
