@@ -5,10 +5,14 @@ import { computeProfiles } from '../analytics/index.js';
 import type { EventLog } from '../core/index.js';
 import { diffJson, listVersions, resolveVersion } from '../harness/index.js';
 import { listProposals, listValidations } from '../validator/index.js';
+import { registerCliRoute } from './cli-route.js';
+import { registerDashboard } from './dashboard.js';
 import { receiveEvents, receiveTraces } from './ingest.js';
+import { registerJobRoutes } from './jobs.js';
 import { openApiDocument } from './openapi.js';
 import { HttpProblem, type Problem, problem, toProblem } from './problem.js';
 import { latestWeaknesses, listRuns, loadRun, toJsonValue } from './queries.js';
+import type { RouteContext } from './routes.js';
 import { DEFAULT_ROW_LIMIT, DEFAULT_TIMEOUT_MS, MAX_ROW_LIMIT, runReadOnlyQuery, toCsv } from './sql.js';
 
 export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -41,6 +45,9 @@ export function createApp(options: AppOptions): Hono {
       problem(404, `No route ${context.req.method} ${context.req.path}. GET /v1/openapi.json lists the routes.`),
     ),
   );
+
+  // The dashboard's page and scripts hold no data; it asks for the token and sends it with each API call.
+  registerDashboard(app);
 
   if (options.token !== undefined) {
     const expected = Buffer.from(`Bearer ${options.token}`);
@@ -165,6 +172,10 @@ export function createApp(options: AppOptions): Hono {
     const proposal = context.req.query('proposal');
     return context.json({ validations: toJsonValue(await exclusive(() => listValidations(log, proposal))) });
   });
+
+  const shared: RouteContext = { log, exclusive };
+  registerJobRoutes(app, shared);
+  registerCliRoute(app, shared);
 
   return app;
 }

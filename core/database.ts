@@ -16,12 +16,27 @@ export interface OpenOptions {
   readOnly?: boolean;
 }
 
+/** A DuckDB instance and how many `Database` objects (connections) use it; it closes with the last of them. */
+interface SharedInstance {
+  instance: DuckDBInstance;
+  readOnly: boolean;
+  users: number;
+}
+
+/**
+ * The instances this process has open, by file. DuckDB lets one process write a file through one instance only: a
+ * second open of the same file (the CLI's work run inside a running server, a read-only SQL session beside the writer)
+ * gets a new connection on the instance already open.
+ */
+const openInstances = new Map<string, SharedInstance>();
+
 export class Database {
   private threads: number | undefined;
+  private closed = false;
 
   private constructor(
     readonly path: string,
-    private readonly instance: DuckDBInstance,
+    private readonly shared: SharedInstance,
     readonly connection: DuckDBConnection,
   ) {}
 
@@ -44,15 +59,49 @@ export class Database {
         );
       }
     }
+    const existing = absolute === ':memory:' ? undefined : openInstances.get(absolute);
+    if (existing && (existing.readOnly ? options.readOnly : true)) return Database.attach(absolute, existing);
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(absolute, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
     } catch (error) {
       throw describeOpenError(absolute, error);
     }
-    const connection = await instance.connect();
-    await connection.run("SET TimeZone = 'UTC'");
-    return new Database(absolute, instance, connection);
+    const shared: SharedInstance = { instance, readOnly: options.readOnly === true, users: 0 };
+    if (absolute !== ':memory:' && !existing) openInstances.set(absolute, shared);
+    return Database.attach(absolute, shared);
+  }
+
+  private static async attach(path: string, shared: SharedInstance): Promise<Database> {
+    const connection = await shared.instance.connect();
+    shared.users++;
+    try {
+      await connection.run("SET TimeZone = 'UTC'");
+    } catch (error) {
+      connection.closeSync();
+      shared.users--;
+      throw error;
+    }
+    return new Database(path, shared, connection);
+  }
+
+  /**
+   * Another connection to the same database, closed on its own: its statements run beside this one's (a long read
+   * does not wait for a write transaction here, and interrupting it stops only its own statement).
+   */
+  async connect(): Promise<Database> {
+    return Database.attach(this.path, this.shared);
+  }
+
+  /**
+   * Forbids DuckDB any file access outside `allowedDirectories` from now on, for every connection to this database
+   * (DuckDB's `enable_external_access = false`; it cannot be turned back on while the database is open). A server
+   * calls it so that no query it runs can read or write the host's files; the log's own staging folder stays allowed.
+   */
+  async restrictFileAccess(allowedDirectories: readonly string[]): Promise<void> {
+    const list = allowedDirectories.map((folder) => `'${resolve(folder).replaceAll("'", "''")}/'`).join(', ');
+    await this.run(`SET allowed_directories = [${list}]`);
+    await this.run('SET enable_external_access = false');
   }
 
   /** Runs a statement and returns the number of rows it inserted, updated or deleted. */
@@ -94,9 +143,15 @@ export class Database {
     }
   }
 
+  /** Closes this connection, and the database file with the last connection to it. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.connection.closeSync();
-    this.instance.closeSync();
+    this.shared.users--;
+    if (this.shared.users > 0) return;
+    if (openInstances.get(this.path) === this.shared) openInstances.delete(this.path);
+    this.shared.instance.closeSync();
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Row, type SqlValue } from './database.js';
@@ -125,12 +125,20 @@ WHERE NOT EXISTS (SELECT 1 FROM ingest_rejects existing WHERE existing.id = stag
  * rows of the runs it touched are committed together, so a crash loses at most the batch in flight, and a re-run adds
  * exactly what is missing (event ids come from the source, so nothing is added twice).
  */
+/**
+ * The folder under which this process stages batches (one subfolder per open log). DuckDB reads staged batches from
+ * here, so a database whose file access is restricted (`Database.restrictFileAccess`) must allow it.
+ */
+export function stagingRoot(): string {
+  return join(tmpdir(), `selfharness-staging-${process.pid}`);
+}
+
 export class EventLog {
   private readonly stagingFolder: string;
   private stagingCounter = 0;
 
   private constructor(readonly database: Database) {
-    this.stagingFolder = join(tmpdir(), `selfharness-staging-${process.pid}-${randomUUID().slice(0, 8)}`);
+    this.stagingFolder = join(stagingRoot(), randomUUID().slice(0, 8));
   }
 
   static async open(path: string, options: { readOnly?: boolean } = {}): Promise<EventLog> {
@@ -307,5 +315,10 @@ export class EventLog {
   close(): void {
     this.database.close();
     rmSync(this.stagingFolder, { recursive: true, force: true });
+    try {
+      rmdirSync(stagingRoot());
+    } catch {
+      // Another log of this process still stages there.
+    }
   }
 }

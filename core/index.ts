@@ -1,6 +1,6 @@
 export { Database, type Row, type SqlValue } from './database.js';
 export { InputError, SelfharnessError, SystemError, UserError } from './errors.js';
-export { type AppendResult, EventLog, type RejectedRecord, type StagedEvent } from './event-log.js';
+export { type AppendResult, EventLog, type RejectedRecord, type StagedEvent, stagingRoot } from './event-log.js';
 export * from './events.js';
 export { rebuildProjections, updateProjections } from './projections.js';
 export { seededRandom } from './random.js';
