@@ -2,4 +2,4 @@
 export { type AppOptions, createApp, DEFAULT_BODY_LIMIT_BYTES } from './app.js';
 export { openApiDocument } from './openapi.js';
 export { HttpProblem, type Problem, toProblem } from './problem.js';
-export { checkReadOnlyQuery, MAX_ROW_LIMIT, type QueryResult } from './sql.js';
+export { checkReadOnlyQuery, MAX_ROW_LIMIT, type QueryResult, restrictServerFileAccess } from './sql.js';

@@ -1,10 +1,18 @@
-import type { EventLog } from '../core/index.js';
+import { type EventLog, stagingRoot } from '../core/index.js';
 import { HttpProblem } from './problem.js';
 import { toJsonValue } from './queries.js';
 
 export const DEFAULT_ROW_LIMIT = 10_000;
 export const MAX_ROW_LIMIT = 100_000;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Forbids the server's database any file access but the log's staging folder, for good: whatever a query tries, DuckDB
+ * itself refuses to read or write the host's files (the checks in `checkReadOnlyQuery` come first and say why).
+ */
+export async function restrictServerFileAccess(log: EventLog): Promise<void> {
+  await log.database.restrictFileAccess([stagingRoot()]);
+}
 
 /** A query's result: its column names and at most `limit` rows; `truncated` says that more rows were left out. */
 export interface QueryResult {

@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
 import type { Command } from 'commander';
 import { installAnalytics } from '../../analytics/index.js';
-import { createApp, DEFAULT_BODY_LIMIT_BYTES } from '../../api/index.js';
+import { createApp, DEFAULT_BODY_LIMIT_BYTES, restrictServerFileAccess } from '../../api/index.js';
 import { EventLog, UserError } from '../../core/index.js';
 import { databasePath, type GlobalOptions } from '../context.js';
 
@@ -38,6 +38,7 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
       const log = await EventLog.open(databasePath(globals()));
       try {
         await installAnalytics(log.database);
+        await restrictServerFileAccess(log);
       } catch (error) {
         log.close();
         throw error;
