@@ -139,6 +139,42 @@ describe.skipIf(!hasBubblewrap)('the bubblewrap sandbox', () => {
     }
   });
 
+  it("cannot read the host's environment secrets, from its own environment or from the host's processes", async () => {
+    const secret = `sk-host-secret-${process.pid}`;
+    const saved = { openai: process.env.OPENAI_API_KEY, llm: process.env.SELFHARNESS_LLM_API_KEY };
+    process.env.OPENAI_API_KEY = secret;
+    process.env.SELFHARNESS_LLM_API_KEY = secret;
+    try {
+      const result = await trial.workspace.exec(
+        [
+          'env',
+          'cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"',
+          `cat /proc/${process.pid}/environ 2>&1`,
+          'grep -rs sk-host-secret /root /home 2>/dev/null',
+          'echo "processes: $(ls /proc | grep -c "^[0-9]")"',
+        ].join('\n'),
+        limits,
+      );
+      expect(result.output).not.toContain(secret);
+      expect(result.output).not.toContain('API_KEY');
+      // Its own PID namespace: the host's processes, this one included, are not there to read.
+      expect(result.output).toContain(`/proc/${process.pid}/environ: No such file or directory`);
+      expect(Number(/processes: (\d+)/.exec(result.output)?.[1])).toBeLessThan(10);
+    } finally {
+      if (saved.openai === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = saved.openai;
+      if (saved.llm === undefined) delete process.env.SELFHARNESS_LLM_API_KEY;
+      else process.env.SELFHARNESS_LLM_API_KEY = saved.llm;
+    }
+  });
+
+  it('leaves no process behind a finished command, even one that detached itself', async () => {
+    const result = await trial.workspace.exec('setsid nohup sleep 323 > /dev/null 2>&1 & disown; echo started', limits);
+    expect(result.output).toBe('started\n');
+    expect(result.exitCode).toBe(0);
+    expect(await waitUntil(() => !processWithArgument('sleep 323'))).toBe(true);
+  });
+
   it('removes the workspace after the trial and stops its commands', async () => {
     const other = sandbox.createTrial();
     writeFileSync(join(other.workspace.hostPath, 'data.txt'), 'x');
