@@ -74,6 +74,8 @@ export interface TrialOutcome {
   readonly finished: boolean;
   /** Why it stopped without finishing, e.g. `turn_budget`, `token_budget`, `wall_time`, `model_error`. */
   readonly stopReason?: string;
+  /** What went wrong, for a stop that is nobody's fault in the task (e.g. the model endpoint kept failing). */
+  readonly stopDetail?: string;
   readonly promptTokens?: number;
   readonly completionTokens?: number;
   readonly costUsd?: number;

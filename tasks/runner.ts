@@ -352,6 +352,14 @@ async function runTrial(input: TrialInput): Promise<TrialResult> {
       });
     }
     await trial.workspace.stop();
+    if (agentOutcome?.stopReason === 'model_error') {
+      // The model endpoint failed past its retries: no verdict on the agent, so the trial counts nowhere.
+      return end('invalid', {
+        failureReason: 'model_error',
+        detail: agentOutcome.stopDetail ?? 'The model endpoint kept failing.',
+        agentOutcome,
+      });
+    }
 
     // The verifier, in a fresh sandbox on the same workspace.
     let verification: { result: CommandResult; logsFolder: string };

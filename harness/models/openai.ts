@@ -66,40 +66,65 @@ export function createOpenAiModel(options: OpenAiModelOptions): ChatModel {
     timeout: options.timeoutMs ?? 120_000,
     maxRetries: options.maxRetries ?? 3,
   });
+  const retries = options.maxRetries ?? 3;
   return {
     name: `openai:${options.model}`,
+    /**
+     * The SDK retries failed HTTP calls (5xx, 429, timeouts); an answer that arrives but is not a completion (a body
+     * that is not JSON, no choice) is retried here, within the same limit, before the error reaches the runtime.
+     */
     async complete(request: ModelRequest): Promise<ModelResponse> {
-      const tools: ChatCompletionTool[] = request.tools.map((tool) => ({
-        type: 'function',
-        function: { name: tool.name, description: tool.description, parameters: tool.parameters },
-      }));
-      const completion = await client.chat.completions.create(
-        {
-          model: options.model,
-          messages: request.messages.map(toOpenAiMessage),
-          ...(tools.length > 0 ? { tools, tool_choice: 'auto' as const } : {}),
-          ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
-        },
-        request.signal ? { signal: request.signal } : {},
-      );
-      const choice = completion.choices?.[0];
-      if (!choice)
-        throw new Error(`the endpoint answered without a choice (completion ${completion.id ?? 'without id'})`);
-      const message = choice.message as typeof choice.message & { reasoning_content?: unknown; reasoning?: unknown };
-      const reasoning = typeof message.reasoning_content === 'string' ? message.reasoning_content : message.reasoning;
-      const toolCalls: ModelToolCall[] = (message.tool_calls ?? []).flatMap((call) =>
-        call.type === 'function' ? [toToolCall(call.id, call.function.name, call.function.arguments)] : [],
-      );
-      return {
-        content: message.content ?? '',
-        ...(typeof reasoning === 'string' && reasoning !== '' ? { reasoning } : {}),
-        toolCalls,
-        ...(completion.usage
-          ? { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens }
-          : {}),
-      };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await completeOnce(request);
+        } catch (error) {
+          if (!isMalformedReply(error) || attempt >= retries || request.signal?.aborted) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+        }
+      }
     },
   };
+
+  async function completeOnce(request: ModelRequest): Promise<ModelResponse> {
+    const tools: ChatCompletionTool[] = request.tools.map((tool) => ({
+      type: 'function',
+      function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+    }));
+    const completion = await client.chat.completions.create(
+      {
+        model: options.model,
+        messages: request.messages.map(toOpenAiMessage),
+        ...(tools.length > 0 ? { tools, tool_choice: 'auto' as const } : {}),
+        ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      },
+      request.signal ? { signal: request.signal } : {},
+    );
+    const choice = completion.choices?.[0];
+    if (!choice)
+      throw new MalformedReplyError(
+        `the endpoint answered without a choice (completion ${completion.id ?? 'without id'})`,
+      );
+    const message = choice.message as typeof choice.message & { reasoning_content?: unknown; reasoning?: unknown };
+    const reasoning = typeof message.reasoning_content === 'string' ? message.reasoning_content : message.reasoning;
+    const toolCalls: ModelToolCall[] = (message.tool_calls ?? []).flatMap((call) =>
+      call.type === 'function' ? [toToolCall(call.id, call.function.name, call.function.arguments)] : [],
+    );
+    return {
+      content: message.content ?? '',
+      ...(typeof reasoning === 'string' && reasoning !== '' ? { reasoning } : {}),
+      toolCalls,
+      ...(completion.usage
+        ? { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens }
+        : {}),
+    };
+  }
+}
+
+/** An answer that came but is no completion: retried like a failed call. */
+class MalformedReplyError extends Error {}
+
+function isMalformedReply(error: unknown): boolean {
+  return error instanceof MalformedReplyError || error instanceof SyntaxError;
 }
 
 /** Parses a call's arguments; text that is not a JSON object is kept for the runtime to report to the model. */

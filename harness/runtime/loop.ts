@@ -48,7 +48,10 @@ interface Totals {
 }
 
 class StopError extends Error {
-  constructor(readonly reason: StopReason) {
+  constructor(
+    readonly reason: StopReason,
+    readonly detail?: string,
+  ) {
     super(reason);
   }
 }
@@ -78,6 +81,7 @@ export async function runHarness(options: RunHarnessOptions): Promise<TrialOutco
     return {
       finished: result.finished,
       ...(result.stopReason ? { stopReason: result.stopReason } : {}),
+      ...(result.stopDetail ? { stopDetail: result.stopDetail } : {}),
       promptTokens: totals.promptTokens,
       completionTokens: totals.completionTokens,
       ...(totals.hasCost ? { costUsd: totals.costUsd } : {}),
@@ -109,6 +113,7 @@ interface Conversation {
 interface ConversationResult {
   finished: boolean;
   stopReason?: StopReason;
+  stopDetail?: string;
   summary: string;
 }
 
@@ -280,6 +285,7 @@ async function runConversation(trial: Trial, conversation: Conversation): Promis
 
   let finished = false;
   let stopReason: StopReason | undefined;
+  let stopDetail: string | undefined;
   let summary = '';
   try {
     for (const item of middleware) await item.start?.(session);
@@ -301,7 +307,7 @@ async function runConversation(trial: Trial, conversation: Conversation): Promis
         const message = (error as Error).message;
         await notifyError('model', message);
         await emitMessage('system', `The model call failed: ${message}`, { extra: { error: message } });
-        throw new StopError('model_error');
+        throw new StopError('model_error', `The model call failed: ${message}`);
       }
       turn += 1;
       for (const item of middleware) response = (await item.afterModelCall?.(session, response)) ?? response;
@@ -384,10 +390,11 @@ async function runConversation(trial: Trial, conversation: Conversation): Promis
   } catch (error) {
     if (!(error instanceof StopError)) throw error;
     stopReason = error.reason;
+    stopDetail = error.detail;
   } finally {
     for (const item of middleware) await item.end?.(session);
   }
-  return { finished, ...(stopReason ? { stopReason } : {}), summary };
+  return { finished, ...(stopReason ? { stopReason } : {}), ...(stopDetail ? { stopDetail } : {}), summary };
 }
 
 /** The text the model reads for a tool result: output (cut to the budget), how a command ended, harness notes. */
