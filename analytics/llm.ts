@@ -293,11 +293,12 @@ export class OpenAiLlm implements Llm {
         ),
       };
     }
+    // A body that is no completion (garbage, cut short) is as transient as a server error: worth another attempt.
     const message = error instanceof Error ? error.message : String(error);
     return {
-      retry: false,
+      retry: true,
       error: new LlmRequestError(
-        `${endpoint} sent an unreadable reply: ${message.split('\n')[0]}`,
+        `${endpoint} sent an unreadable reply (${attempt} attempts): ${message.split('\n')[0]}`,
         attempt,
         undefined,
         {

@@ -1,4 +1,4 @@
-import type { Llm } from '../analytics/llm.js';
+import { type JsonCompletion, type Llm, LlmRequestError } from '../analytics/llm.js';
 import type { ProposalBrief } from './brief.js';
 import { checkCandidates, selectDiverse } from './candidate.js';
 import { ProposalReply, renderBriefPrompt } from './prompt.js';
@@ -23,16 +23,26 @@ export class LlmProposer implements Proposer {
   async propose(brief: ProposalBrief, options: ProposeOptions): Promise<ProposeResult> {
     if (options.count < 1) return { candidates: [], rejected: [] };
     const prompt = renderBriefPrompt(brief, options.count);
-    const reply = await this.llm.completeJson(
-      {
-        system: prompt.system,
-        user: prompt.user,
-        schemaName: 'harness_proposals',
-        temperature: this.options.temperature ?? 0,
-        maxTokens: this.options.maxTokens ?? 4000,
-      },
-      ProposalReply,
-    );
+    let reply: JsonCompletion<ProposalReply>;
+    try {
+      reply = await this.llm.completeJson(
+        {
+          system: prompt.system,
+          user: prompt.user,
+          schemaName: 'harness_proposals',
+          temperature: this.options.temperature ?? 0,
+          maxTokens: this.options.maxTokens ?? 4000,
+        },
+        ProposalReply,
+      );
+    } catch (error) {
+      // The endpoint failed past its retries: this round proposes nothing, and says why; the loop goes on.
+      if (!(error instanceof LlmRequestError)) throw error;
+      return {
+        candidates: [],
+        rejected: [{ reason: `no answer: ${error.message} (after ${error.attempts} attempts)`, raw: '' }],
+      };
+    }
     if (!reply.ok)
       return { candidates: [], rejected: [{ reason: `malformed answer: ${reply.reason}`, raw: reply.content }] };
     const { candidates, rejected } = checkCandidates(brief, reply.value.candidates);

@@ -208,11 +208,12 @@ describe('diagnoseRuns against a scripted OpenAI-compatible server', () => {
     expect(server.chatRequests()).toHaveLength(2);
   });
 
-  it('counts an unreadable HTTP body as a failed request', async () => {
+  it('retries an unreadable HTTP body, then counts it as a failed request', async () => {
     server = await startOpenAiServer({ chat: () => malformedReply() });
-    const summary = await diagnoseRuns(log, llmFor(server, { maxRetries: 0 }), { limit: 1 });
+    const summary = await diagnoseRuns(log, llmFor(server, { maxRetries: 1 }), { limit: 1 });
     expect(summary).toMatchObject({ diagnosed: 0, failedRequests: 1 });
-    expect(summary.failures[0]?.reason).toMatch(/unreadable reply/);
+    expect(summary.failures[0]?.reason).toMatch(/unreadable reply \(2 attempts\)/);
+    expect(server.chatRequests()).toHaveLength(2);
   });
 
   it('stops with an actionable error when the endpoint refuses the key', async () => {

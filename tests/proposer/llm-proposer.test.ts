@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenAiLlm, readLlmConfig } from '../../analytics/llm.js';
 import { LlmProposer } from '../../proposer/index.js';
-import { chatReply, type OpenAiTestServer, startOpenAiServer } from '../support/openai-server.js';
+import {
+  chatReply,
+  errorReply,
+  malformedReply,
+  type OpenAiTestServer,
+  startOpenAiServer,
+} from '../support/openai-server.js';
 import { briefOf, cardsByMechanism } from './cards.js';
 
 let server: OpenAiTestServer;
@@ -68,6 +74,24 @@ describe('LlmProposer against an OpenAI-compatible server', () => {
     expect(user).toContain('`cat notes.txt` called 6 times');
     expect(user).toContain('"maxTurns":50');
     expect(user).toContain('/instructions/*');
+  });
+
+  it('retries a failing endpoint within its limit, then proposes nothing and says why', async () => {
+    const retrying = new LlmProposer(
+      new OpenAiLlm(readLlmConfig({}, { baseUrl: server.baseUrl, model: 'scripted-model', maxRetries: 1 })),
+    );
+    for (const [first, second, pattern] of [
+      [errorReply(500, 'boom'), errorReply(503, 'still down'), /^no answer: .*503.*\(after 2 attempts\)$/],
+      [malformedReply(), malformedReply(), /^no answer: .*\(after 2 attempts\)$/],
+    ] as const) {
+      const before = server.chatRequests().length;
+      server.enqueue(first);
+      server.enqueue(second);
+      const result = await retrying.propose(brief, { count: 3 });
+      expect(server.chatRequests().length - before).toBe(2);
+      expect(result.candidates).toEqual([]);
+      expect(result.rejected).toEqual([{ reason: expect.stringMatching(pattern), raw: '' }]);
+    }
   });
 
   it('rejects a malformed answer with its reason and keeps the raw text', async () => {
