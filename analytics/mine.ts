@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listValue } from '@duckdb/node-api';
-import type { Criticality, Database, EventLog, SqlValue } from '../core/index.js';
+import { type Criticality, createStagingFolder, type Database, type EventLog, type SqlValue } from '../core/index.js';
 import {
   applySupportRule,
   DEFAULT_MAX_K,
@@ -477,7 +476,7 @@ async function storeClusters(
 
 /** Writes rows as newline-delimited JSON to a temporary file for `read_json`, and removes it afterwards. */
 async function withJsonLines<T>(rows: readonly unknown[], work: (file: string) => Promise<T>): Promise<T> {
-  const folder = mkdtempSync(join(tmpdir(), 'selfharness-mine-'));
+  const folder = createStagingFolder('mine-');
   const file = join(folder, 'rows.ndjson');
   try {
     writeFileSync(file, rows.map((row) => JSON.stringify(row)).join('\n'));

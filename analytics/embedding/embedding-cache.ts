@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listValue } from '@duckdb/node-api';
-import type { Database } from '../../core/index.js';
+import { createStagingFolder, type Database } from '../../core/index.js';
 import type { Embedder } from './embedder.js';
 
 /** Texts sent to the embedder between two cache writes and progress reports. */
@@ -81,7 +80,7 @@ export async function embedWithCache(
   options.onProgress?.({ done: cached, total: distinct.length, cached });
 
   if (missing.length > 0) {
-    const folder = mkdtempSync(join(tmpdir(), 'selfharness-embeddings-'));
+    const folder = createStagingFolder('embeddings-');
     try {
       for (let start = 0; start < missing.length; start += batchSize) {
         const batch = missing.slice(start, start + batchSize);
