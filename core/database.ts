@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
-import { SystemError, UserError } from './errors.js';
+import { describeEnvironmentFailure, SystemError, UserError } from './errors.js';
 
 /**
  * The one adapter over DuckDB. Values are always bound, never spliced into SQL; the rest of the project sees only
@@ -68,8 +68,35 @@ export class Database {
       throw describeOpenError(absolute, error);
     }
     const shared: SharedInstance = { instance, readOnly: options.readOnly === true, users: 0 };
-    if (absolute !== ':memory:' && !existing) openInstances.set(absolute, shared);
-    return Database.attach(absolute, shared);
+    const database = await Database.attach(absolute, shared);
+    if (absolute !== ':memory:') {
+      try {
+        await database.checkLength();
+      } catch (error) {
+        database.close();
+        throw error;
+      }
+      if (!existing) openInstances.set(absolute, shared);
+    }
+    return database;
+  }
+
+  /**
+   * A file shorter than the blocks its header counts was cut short (a copy that stopped, a disk that filled up): DuckDB
+   * would open it and fail only when a query reaches a missing block, so it is refused at once.
+   */
+  private async checkLength(): Promise<void> {
+    const [size] = await this.all<{ block_size: bigint | number; total_blocks: bigint | number }>(
+      'SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()',
+    );
+    if (!size) return;
+    const expected = Number(size.block_size) * Number(size.total_blocks);
+    const actual = statSync(this.path).size;
+    if (actual < expected) {
+      throw new SystemError(
+        `Cannot open database ${this.path}: the file is damaged (cut short: ${actual} bytes, its header counts at least ${expected}). Move it aside and re-ingest, or pass another --db PATH.`,
+      );
+    }
   }
 
   private static async attach(path: string, shared: SharedInstance): Promise<Database> {
@@ -106,12 +133,16 @@ export class Database {
 
   /** Runs a statement and returns the number of rows it inserted, updated or deleted. */
   async run(sql: string, values?: SqlValue[]): Promise<number> {
-    const result = await timed(sql, () => this.connection.run(sql, values));
+    const result = await timed(sql, () => this.connection.run(sql, values)).catch((error: unknown) => {
+      throw describeStorageError(this.path, error);
+    });
     return Number(result.rowsChanged);
   }
 
   async all<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {
-    const reader = await timed(sql, () => this.connection.runAndReadAll(sql, values));
+    const reader = await timed(sql, () => this.connection.runAndReadAll(sql, values)).catch((error: unknown) => {
+      throw describeStorageError(this.path, error);
+    });
     return reader.getRowObjectsJS() as T[];
   }
 
@@ -162,6 +193,23 @@ async function timed<T>(sql: string, work: () => Promise<T>): Promise<T> {
   const result = await work();
   console.error(`[sql ${(performance.now() - started).toFixed(0)} ms] ${sql.trim().split('\n')[0]?.slice(0, 90)}`);
   return result;
+}
+
+/**
+ * A statement's error, said plainly when the file under it failed: a block that cannot be read (a damaged file) or a
+ * full disk. Other errors pass unchanged.
+ */
+function describeStorageError(path: string, error: unknown): unknown {
+  const environment = describeEnvironmentFailure(error);
+  if (environment) return environment;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/Could not read enough bytes|Corrupt|checksum|Invalid block/i.test(message)) {
+    return new SystemError(
+      `Database ${path} is damaged (${firstLine(message).replace(/^IO Error: /, '')}). Move it aside and re-ingest, or pass another --db PATH.`,
+      { cause: error },
+    );
+  }
+  return error;
 }
 
 function describeOpenError(path: string, error: unknown): Error {
