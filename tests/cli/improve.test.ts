@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventLog } from '../../core/index.js';
 import { findBubblewrap } from '../../tasks/index.js';
-import { listValidations, readJobTrialRuns, trialKey } from '../../validator/index.js';
+import { listPromotions, listValidations, readJobTrialRuns, trialKey } from '../../validator/index.js';
 import { runCli, startCli } from '../support/cli.js';
 
 const ARGS = [
@@ -14,7 +14,9 @@ const ARGS = [
   '--iterations',
   '1',
   '--candidates',
-  '3',
+  '5',
+  '--gate',
+  'paper',
   '--attempts',
   '1',
   '--seed',
@@ -40,7 +42,10 @@ async function decisionsOf(db: string) {
       [decision.proposalId, decision.stage, decision.decision].join(' '),
     );
     const runs = await readJobTrialRuns(log, 'cli-job');
-    return { decisions: decisions.sort(), runs };
+    const promotions = (await listPromotions(log)).map((promotion) =>
+      [promotion.versionId, promotion.previousVersionId, promotion.proposalIds.join(',')].join(' '),
+    );
+    return { decisions: decisions.sort(), runs, promotions };
   } finally {
     log.close();
   }
@@ -53,7 +58,7 @@ describe.skipIf(findBubblewrap() === undefined)('selfharness improve', () => {
   });
   afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
-  it('killed with SIGKILL mid-validation and run again, re-runs no finished trial and reaches the decisions of an uninterrupted run', async () => {
+  it('killed with SIGKILL at a trial, at the gate, in the merge and after the promotion, and run again each time, re-runs no finished trial and reaches the end state of an uninterrupted run', async () => {
     const whole = join(folder, 'whole.duckdb');
     const report = join(folder, 'report-whole');
     const uninterrupted = await runCli(['--db', whole, ...ARGS, '--report', report, '--json']);
@@ -66,29 +71,40 @@ describe.skipIf(findBubblewrap() === undefined)('selfharness improve', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('no claim about real models');
     const expected = await decisionsOf(whole);
-    expect(expected.decisions.some((line) => line.endsWith('gate accepted') || line.endsWith('gate rejected'))).toBe(
-      true,
-    );
+    expect(expected.decisions.some((line) => line.endsWith('gate accepted'))).toBe(true);
+    expect(expected.promotions).toHaveLength(1);
+
+    // Each stop point, in the order the loop reaches them; the job is killed there, then started again.
+    const stops = [
+      { name: 'a trial of a candidate', pattern: /candidate \w+: [1-9]\d*\/\d+ trials/ },
+      { name: 'the gate', pattern: /(accepted|rejected) by the \w+ gate/ },
+      { name: 'the merge', pattern: /re-validating the merge/ },
+      { name: 'the promotion', pattern: /is now current/ },
+    ];
+    for (const stop of stops) expect(uninterrupted.stderr, stop.name).toMatch(stop.pattern);
 
     const killed = join(folder, 'killed.duckdb');
-    const child = startCli(['--db', killed, ...ARGS, '--report', join(folder, 'report-killed')], {
-      SELFHARNESS_PROGRESS_INTERVAL_MS: '0',
-    });
-    let stderr = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stderr!.on('data', (chunk) => {
-        stderr += chunk;
-        // Some trials of a candidate are in the log: kill it in the middle of validation.
-        if (/candidate \w+: [1-9]\d*\/\d+ trials/.test(stderr)) {
-          child.kill('SIGKILL');
-        }
+    const finishedEarlier = new Set<string>();
+    let trialsRunAfterKills = 0;
+    for (const stop of stops) {
+      const child = startCli(['--db', killed, ...ARGS, '--report', join(folder, 'report-killed')], {
+        SELFHARNESS_PROGRESS_INTERVAL_MS: '0',
       });
-      child.on('exit', () => resolve());
-      child.on('error', reject);
-    });
-    expect(stderr).toMatch(/candidate \w+: [1-9]\d*\/\d+ trials/);
-    const before = await decisionsOf(killed);
-    const finishedBefore = before.runs.filter((run) => run.outcome === 'passed' || run.outcome === 'failed');
+      let stderr = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr!.on('data', (chunk) => {
+          stderr += chunk;
+          if (stop.pattern.test(stderr)) child.kill('SIGKILL');
+        });
+        child.on('exit', () => resolve());
+        child.on('error', reject);
+      });
+      expect(stderr, `killed at ${stop.name}`).toMatch(stop.pattern);
+      const state = await decisionsOf(killed);
+      for (const run of state.runs)
+        if (run.outcome === 'passed' || run.outcome === 'failed') finishedEarlier.add(run.runId);
+    }
+    trialsRunAfterKills = finishedEarlier.size;
 
     const resumed = await runCli(['--db', killed, ...ARGS, '--report', join(folder, 'report-killed'), '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
@@ -96,15 +112,17 @@ describe.skipIf(findBubblewrap() === undefined)('selfharness improve', () => {
     const finishedRuns = after.runs.filter((run) => run.outcome === 'passed' || run.outcome === 'failed');
     const perKey = new Map<string, number>();
     for (const run of finishedRuns) perKey.set(trialKey(run), (perKey.get(trialKey(run)) ?? 0) + 1);
+    // No trial ran twice, every trial finished before a kill kept its run, and the last start ran only the rest.
     expect([...perKey.values()].every((count) => count === 1)).toBe(true);
-    // Every trial finished before the kill kept its run; the resumed job ran only the rest.
-    for (const run of finishedBefore) expect(finishedRuns.map((entry) => entry.runId)).toContain(run.runId);
-    expect(JSON.parse(resumed.stdout).trialsRun).toBe(finishedRuns.length - finishedBefore.length);
+    for (const runId of finishedEarlier) expect(finishedRuns.map((entry) => entry.runId)).toContain(runId);
+    expect(JSON.parse(resumed.stdout).trialsRun).toBe(finishedRuns.length - trialsRunAfterKills);
     expect(perKey.size).toBe(
       expected.runs.filter((run) => run.outcome === 'passed' || run.outcome === 'failed').length,
     );
+    // The same decisions and the same single promotion as the uninterrupted run.
     expect(after.decisions).toEqual(expected.decisions);
-  }, 300_000);
+    expect(after.promotions).toEqual(expected.promotions);
+  }, 420_000);
 
   it('refuses bad options with a clear message', async () => {
     const db = join(folder, 'bad.duckdb');
