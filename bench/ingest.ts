@@ -38,31 +38,40 @@ if (!existsSync(input)) {
 const bytes = statSync(input).size;
 console.error(`input: ${count} events, ${(bytes / 1e6).toFixed(0)} MB (${Math.round(bytes / count)} bytes per event)`);
 
+/** Processor seconds (all threads, this process) since `since`: unlike wall time, barely changed by other load. */
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+}
+
 let started = performance.now();
+let cpuStarted = process.cpuUsage();
 const log = await EventLog.open(fresh(join(folder, 'product.duckdb')));
 const summary = await ingestPaths(log, [input]);
 log.close();
 const productSeconds = (performance.now() - started) / 1000;
+const productCpu = cpuSeconds(cpuStarted);
 if (summary.totals.appended !== count) throw new Error(`product path appended ${summary.totals.appended} of ${count}`);
 
 /** Loads the input into a fresh database with one statement; returns the seconds it took, opening and closing included. */
-async function loadWithDuckDB(name: string, sql: string): Promise<number> {
+async function loadWithDuckDB(name: string, sql: string): Promise<{ seconds: number; cpu: number }> {
   const begun = performance.now();
+  const cpuBegun = process.cpuUsage();
   const reference = await Database.open(fresh(join(folder, `${name}.duckdb`)));
   await reference.run(sql, [input]);
   const loaded = Number((await reference.one<{ n: bigint }>('SELECT count(*) AS n FROM events'))?.n ?? 0);
   reference.close();
   if (loaded !== count) throw new Error(`${name}: read_json loaded ${loaded} of ${count}`);
-  return (performance.now() - begun) / 1000;
+  return { seconds: (performance.now() - begun) / 1000, cpu: cpuSeconds(cpuBegun) };
 }
 
 // DuckDB's own loader as it is usually called: it detects the columns (`data` becomes a wide STRUCT).
-const referenceSeconds = await loadWithDuckDB(
+const reference = await loadWithDuckDB(
   'reference',
   `CREATE TABLE events AS SELECT * FROM read_json($1, format = 'newline_delimited')`,
 );
 // The same load with the columns the log keeps: `data` as JSON text, `time` as TIMESTAMPTZ.
-const explicitSeconds = await loadWithDuckDB(
+const explicit = await loadWithDuckDB(
   'reference-explicit',
   `CREATE TABLE events AS
    SELECT id, type, runId AS run_id, CAST(time AS TIMESTAMPTZ) AS time, data
@@ -73,11 +82,11 @@ const explicitSeconds = await loadWithDuckDB(
 const peakMb = process.resourceUsage().maxRSS / 1024;
 const rate = (seconds: number) => `${(count / seconds).toFixed(0)} events/s (${seconds.toFixed(2)} s)`;
 const rows: [string, string][] = [
-  ['product path (ingestPaths)', rate(productSeconds)],
-  ['reference: DuckDB read_json → table', rate(referenceSeconds)],
-  ['ratio product / read_json', (referenceSeconds / productSeconds).toFixed(2)],
-  ['reference: read_json, explicit columns', rate(explicitSeconds)],
-  ['ratio product / explicit read_json', (explicitSeconds / productSeconds).toFixed(2)],
+  ['product path (ingestPaths)', `${rate(productSeconds)}, ${productCpu.toFixed(2)} s CPU`],
+  ['reference: DuckDB read_json → table', `${rate(reference.seconds)}, ${reference.cpu.toFixed(2)} s CPU`],
+  ['ratio product / read_json', (reference.seconds / productSeconds).toFixed(2)],
+  ['reference: read_json, explicit columns', `${rate(explicit.seconds)}, ${explicit.cpu.toFixed(2)} s CPU`],
+  ['ratio product / explicit read_json', (explicit.seconds / productSeconds).toFixed(2)],
   ['peak memory (RSS, whole process)', `${peakMb.toFixed(0)} MB`],
 ];
 

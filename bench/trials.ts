@@ -18,6 +18,7 @@ const { values } = parseArgs({
   options: {
     iterations: { type: 'string', default: '40' },
     tasks: { type: 'string', default: 'held-out' },
+    json: { type: 'boolean', default: false },
   },
 });
 const iterations = Number(values.iterations);
@@ -57,8 +58,10 @@ for (const command of ['true', 'ls -la > /dev/null && echo ok > out.txt']) {
     ratio: (inside.median / outside.median).toFixed(2),
   });
 }
-console.log(`Sandbox overhead per trial (median of ${iterations}; create workspace, one command, remove):\n`);
-console.log(formatTable(rows));
+if (!values.json) {
+  console.log(`Sandbox overhead per trial (median of ${iterations}; create workspace, one command, remove):\n`);
+  console.log(formatTable(rows));
+}
 
 const suite = loadSuite();
 const tasks = selectTasks(suite, values.tasks.split(','));
@@ -87,5 +90,8 @@ try {
 } finally {
   rmSync(folder, { recursive: true, force: true });
 }
-console.log(`\nOracle trials (tasks: ${values.tasks}; setup, solution, verifier, events logged to DuckDB):\n`);
-console.log(formatTable(throughput));
+if (values.json) console.log(JSON.stringify({ iterations, tasks: values.tasks, overhead: rows, throughput }));
+else {
+  console.log(`\nOracle trials (tasks: ${values.tasks}; setup, solution, verifier, events logged to DuckDB):\n`);
+  console.log(formatTable(throughput));
+}

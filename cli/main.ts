@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { SelfharnessError, UserError } from '../core/index.js';
 import type { GlobalOptions } from './context.js';
+import { forwardToServer, isRunningInServer } from './remote.js';
 
 type Registrar = (program: Command, globals: () => GlobalOptions) => void;
 
@@ -53,9 +54,23 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   return program;
 }
 
-/** Runs the command line and returns the exit code; errors are printed as one clear line, never a stack trace. */
+/**
+ * Runs the command line and returns the exit code; errors are printed as one clear line, never a stack trace. While
+ * `selfharness serve` owns the database, the command runs inside that server (`forwardToServer`): DuckDB lets one
+ * process write a file, so opening it here would fail on its lock.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
+    const name = commandName(argv);
+    if (isRunningInServer() && name === 'serve') {
+      throw new UserError(
+        `\`selfharness serve\` cannot run inside the server (pid ${process.pid}) that already serves this database. Stop that server first (Ctrl-C in its terminal, or kill ${process.pid}).`,
+      );
+    }
+    if (!isRunningInServer()) {
+      const forwarded = await forwardToServer(argv, name);
+      if (forwarded !== undefined) return forwarded;
+    }
     const program = await createProgram(argv);
     await program.parseAsync(argv);
     return 0;

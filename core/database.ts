@@ -33,6 +33,11 @@ const openInstances = new Map<string, SharedInstance>();
 export class Database {
   private threads: number | undefined;
   private closed = false;
+  /**
+   * A read-only open of a file this process has open for writing shares the writable instance; each of its statements
+   * then runs in a `READ ONLY` transaction of its own, so DuckDB refuses any write as it would on a read-only file.
+   */
+  private readOnlyStatements = false;
 
   private constructor(
     readonly path: string,
@@ -60,7 +65,9 @@ export class Database {
       }
     }
     const existing = absolute === ':memory:' ? undefined : openInstances.get(absolute);
-    if (existing && (existing.readOnly ? options.readOnly : true)) return Database.attach(absolute, existing);
+    if (existing && (existing.readOnly ? options.readOnly : true)) {
+      return Database.attach(absolute, existing, options.readOnly === true && !existing.readOnly);
+    }
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(absolute, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
@@ -86,20 +93,23 @@ export class Database {
    * would open it and fail only when a query reaches a missing block, so it is refused at once.
    */
   private async checkLength(): Promise<void> {
-    const [size] = await this.all<{ block_size: bigint | number; total_blocks: bigint | number }>(
-      'SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()',
+    // Replaying a write-ahead log can count blocks that are not in the file yet: check only a file without one.
+    if (existsSync(`${this.path}.wal`)) return;
+    const [size] = await this.all<{ block_size: bigint | number; used_blocks: bigint | number }>(
+      'SELECT block_size, used_blocks FROM pragma_database_size() WHERE database_name = current_database()',
     );
     if (!size) return;
-    const expected = Number(size.block_size) * Number(size.total_blocks);
+    // Each block in use lies somewhere in the file, so the file holds at least that many.
+    const expected = Number(size.block_size) * Number(size.used_blocks);
     const actual = statSync(this.path).size;
     if (actual < expected) {
       throw new SystemError(
-        `Cannot open database ${this.path}: the file is damaged (cut short: ${actual} bytes, its header counts at least ${expected}). Move it aside and re-ingest, or pass another --db PATH.`,
+        `Cannot open database ${this.path}: the file is damaged (cut short: ${actual} bytes, its blocks in use need at least ${expected}). Move it aside and re-ingest, or pass another --db PATH.`,
       );
     }
   }
 
-  private static async attach(path: string, shared: SharedInstance): Promise<Database> {
+  private static async attach(path: string, shared: SharedInstance, guardReads = false): Promise<Database> {
     const connection = await shared.instance.connect();
     shared.users++;
     try {
@@ -109,7 +119,27 @@ export class Database {
       shared.users--;
       throw error;
     }
-    return new Database(path, shared, connection);
+    const database = new Database(path, shared, connection);
+    database.readOnlyStatements = guardReads;
+    return database;
+  }
+
+  /** Runs one statement: timed, in a read-only transaction where this connection must not write, errors said plainly. */
+  private async statement<T>(sql: string, work: () => Promise<T>): Promise<T> {
+    try {
+      if (!this.readOnlyStatements) return await timed(sql, work);
+      await this.connection.run('BEGIN TRANSACTION READ ONLY');
+      try {
+        const result = await timed(sql, work);
+        await this.connection.run('COMMIT');
+        return result;
+      } catch (error) {
+        await this.connection.run('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      throw describeStorageError(this.path, error);
+    }
   }
 
   /**
@@ -133,16 +163,12 @@ export class Database {
 
   /** Runs a statement and returns the number of rows it inserted, updated or deleted. */
   async run(sql: string, values?: SqlValue[]): Promise<number> {
-    const result = await timed(sql, () => this.connection.run(sql, values)).catch((error: unknown) => {
-      throw describeStorageError(this.path, error);
-    });
+    const result = await this.statement(sql, () => this.connection.run(sql, values));
     return Number(result.rowsChanged);
   }
 
   async all<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {
-    const reader = await timed(sql, () => this.connection.runAndReadAll(sql, values)).catch((error: unknown) => {
-      throw describeStorageError(this.path, error);
-    });
+    const reader = await this.statement(sql, () => this.connection.runAndReadAll(sql, values));
     return reader.getRowObjectsJS() as T[];
   }
 

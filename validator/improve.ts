@@ -78,6 +78,33 @@ export interface ImproveOptions {
   readonly onLog?: (line: string) => void;
   /** Trial progress (the CLI rewrites one line). */
   readonly onTrials?: (progress: TrialSetProgress & { readonly label: string }) => void;
+  /** Each step of the loop as it starts (the HTTP API shows it as the job's phase). */
+  readonly onPhase?: (phase: ImprovePhase) => void;
+  /**
+   * Stops the job: running trials are interrupted (and logged as unfinished), and the loop stops before its next
+   * step, throwing a `UserError`. Everything done so far is in the log; the same job id continues from there.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** The steps of the loop, in the order an iteration goes through them; `final` is the report's closing trials. */
+export type ImprovePhaseName =
+  | 'starting'
+  | 'baseline'
+  | 'mining'
+  | 'proposing'
+  | 'screening'
+  | 'gate'
+  | 'merge'
+  | 'result'
+  | 'sealed'
+  | 'final';
+
+/** A step of the loop as it starts: which one, in which iteration, and a line that says what it does. */
+export interface ImprovePhase {
+  readonly phase: ImprovePhaseName;
+  readonly iteration?: number;
+  readonly message: string;
 }
 
 export interface SplitRates {
@@ -267,10 +294,21 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
       }),
   );
   const say = (line: string) => options.onLog?.(line);
+  const signal = options.signal ?? options.trials?.signal;
+  /** Starts a step: stops first when the job was interrupted, then reports the step (and logs its line). */
+  const enter = (phase: ImprovePhaseName, iteration: number | undefined, message: string, logged = true) => {
+    if (signal?.aborted)
+      throw new UserError(
+        `Interrupted before the ${phase} step of improve job ${jobId}: everything done so far is in the log; run the same job again to continue.`,
+      );
+    options.onPhase?.({ phase, ...(iteration !== undefined ? { iteration } : {}), message });
+    if (logged) say(message);
+  };
   const gatedTasks = [...splits['held-in'], ...splits['held-out']];
   let trialsRun = 0;
   const trialOptions = (label: string): TrialRunOptions => ({
     ...options.trials,
+    ...(signal ? { signal } : {}),
     concurrency: options.concurrency ?? 2,
     onProgress: (progress) => options.onTrials?.({ ...progress, label }),
   });
@@ -294,7 +332,9 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
     return evaluateGate(paired.pairs, { mode: gate });
   };
 
-  say(
+  enter(
+    'starting',
+    undefined,
     `improve job ${jobId}: model ${options.model}, ${options.iterations} iterations, ${options.candidates} candidates, gate ${gate}, ${attempts} attempts, seed ${seed}`,
   );
   await ensureDefaultVersion(log);
@@ -308,7 +348,9 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
       ? await resolveHarness(log, ownProposals[0].baseVersionId)
       : (await currentHarness(log)).version;
     initialVersion ??= base;
-    say(
+    enter(
+      'baseline',
+      iteration,
       `iteration ${iteration}: base harness ${base.versionId}; baseline trials (held-in ${splits['held-in'].length}, held-out ${splits['held-out'].length} tasks × ${attempts})`,
     );
     const baseTrials = await versionTrials(
@@ -322,7 +364,7 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
     let rejectedProposals: RejectedCandidate[] = [];
     let clusterCount: number | undefined;
     if (proposals.length === 0) {
-      say(`iteration ${iteration}: mining held-in failures of ${options.model}`);
+      enter('mining', iteration, `iteration ${iteration}: mining held-in failures of ${options.model}`);
       const mining = await mineWeaknesses(log, { mode: 'signature', model: options.model, split: 'held-in' });
       clusterCount = mining.clusters.length;
       const brief = await buildBrief(log, {
@@ -331,7 +373,9 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
         splitsShown: ['held-in'],
         top: options.top ?? 5,
       });
-      say(
+      enter(
+        'proposing',
+        iteration,
         `iteration ${iteration}: ${mining.clusters.length} weakness clusters; asking ${options.proposer.name} for ${options.candidates} candidates`,
       );
       const result = await options.proposer.propose(brief, { count: options.candidates });
@@ -343,7 +387,9 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
       // A candidate proposed before (by another job) keeps its first record; it still belongs to this iteration.
       proposals = (await listProposals(log)).filter((proposal) => ids.has(proposal.proposalId));
     }
-    say(
+    enter(
+      'screening',
+      iteration,
       `iteration ${iteration}: ${proposals.length} candidate${proposals.length === 1 ? '' : 's'}${rejectedProposals.length > 0 ? ` (${rejectedProposals.length} rejected by the proposal checks)` : ''}`,
     );
 
@@ -383,6 +429,12 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
         outcomes.push(outcome);
         continue;
       }
+      enter(
+        'gate',
+        iteration,
+        `iteration ${iteration}: paired trials of ${proposal.proposalId} against ${base.versionId} for the ${gate} gate`,
+        false,
+      );
       const { version } = await registerVersion(log, applied.spec, {
         parentId: base.versionId,
         description: `Candidate ${proposal.proposalId}: ${summarizePatch(proposal.patch)}`,
@@ -420,7 +472,9 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
         parentId: base.versionId,
         description: changelog,
       });
-      say(
+      enter(
+        'merge',
+        iteration,
         `iteration ${iteration}: re-validating the merge of ${plan.merged.length} edit${plan.merged.length === 1 ? '' : 's'} as ${merged.versionId}`,
       );
       const validation = await gateAgainst(
@@ -489,6 +543,12 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
       return decision ? { ...outcome, merge: { decision: decision.decision, reasons: decision.reasons } } : outcome;
     });
     const resultVersion = merge?.promoted ? await resolveHarness(log, merge.versionId) : base;
+    enter(
+      'result',
+      iteration,
+      `iteration ${iteration}: trials of the resulting harness ${resultVersion.versionId}`,
+      false,
+    );
     const afterTrials =
       resultVersion.versionId === base.versionId
         ? baseTrials
@@ -515,7 +575,11 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
   const finalVersionId = iterations.at(-1)?.resultVersionId ?? initial.versionId;
   const runSealed = options.sealed !== false && splits.sealed.length > 0;
   if (runSealed)
-    say(`final report: sealed split (${splits.sealed.length} tasks) with ${initial.versionId} and ${finalVersionId}`);
+    enter(
+      'sealed',
+      undefined,
+      `final report: sealed split (${splits.sealed.length} tasks) with ${initial.versionId} and ${finalVersionId}`,
+    );
   const sealedBefore = runSealed ? await versionTrials(initial.versionId, splits.sealed, 'sealed, before') : [];
   const sealedAfter =
     runSealed && finalVersionId !== initial.versionId
@@ -523,6 +587,12 @@ export async function improve(log: EventLog, options: ImproveOptions): Promise<I
       : sealedBefore;
   const first = iterations[0];
   const last = iterations.at(-1);
+  enter(
+    'final',
+    undefined,
+    `final report: held-in and held-out pass rates of ${initial.versionId} and ${finalVersionId}`,
+    false,
+  );
   const beforeTrials = first ? await versionTrials(initial.versionId, gatedTasks, 'before') : [];
   const afterTrials = last ? await versionTrials(finalVersionId, gatedTasks, 'after') : [];
   const accepted = iterations.flatMap((entry) =>

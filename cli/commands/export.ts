@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { MINING_TABLE_NAMES } from '../../analytics/schema.js';
 import { VIEW_NAMES } from '../../analytics/views.js';
 import { type EventLog, PROJECTION_TABLES, UserError } from '../../core/index.js';
-import { type GlobalOptions, withLog } from '../context.js';
+import { databasePath, type GlobalOptions, withLog } from '../context.js';
 import { formatCount, formatTable, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
+import { isRunningInServer } from '../remote.js';
 
 /** The relations an export writes, in order: the log, its projections, the rejects, the mining tables, the views. */
 export const EXPORTED_RELATIONS: readonly { name: string; kind: 'table' | 'view' }[] = [
@@ -84,6 +85,12 @@ export function registerExport(program: Command, globals: () => GlobalOptions): 
     .requiredOption('--parquet <dir>', 'folder to write the Parquet files into (created if missing)')
     .action(async (options: { parquet: string }) => {
       const global = globals();
+      if (isRunningInServer()) {
+        // The server's DuckDB may write no file outside its staging folder, so COPY … TO would fail there.
+        throw new UserError(
+          `Cannot export while \`selfharness serve\` (pid ${process.pid}) owns ${databasePath(global)}: the server writes no files outside its staging folder. Stop the server (Ctrl-C in its terminal, or kill ${process.pid}) and run export again, or pull tables from it with POST /v1/sql as CSV or Arrow (format=csv or format=arrow).`,
+        );
+      }
       const folder = resolve(options.parquet);
       try {
         mkdirSync(folder, { recursive: true });

@@ -1,12 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { OpenAiLlm, readLlmConfig } from '../../analytics/llm.js';
-import { type EventLog, UserError } from '../../core/index.js';
-import { LlmProposer, type Proposer, RuleProposer } from '../../proposer/index.js';
-import { DEFAULT_SUITE_ROOT, loadSuite, openSandbox, type Split } from '../../tasks/index.js';
+import type { EventLog } from '../../core/index.js';
+import { loadSuite, openSandbox } from '../../tasks/index.js';
+import { IMPROVE_DEFAULTS, IMPROVE_FLAGS, parseImproveRequest } from '../../validator/improve-options.js';
 import {
-  type GateMode,
   type ImproveOptions,
   type ImproveResult,
   improve,
@@ -19,14 +17,14 @@ import { createProgress } from '../progress.js';
 
 interface ImproveCommandOptions {
   model: string;
-  iterations: string;
-  candidates: string;
-  gate: string;
-  attempts: string;
-  concurrency: string;
-  proposer: string;
+  iterations?: string;
+  candidates?: string;
+  gate?: string;
+  attempts?: string;
+  concurrency?: string;
+  proposer?: string;
   llmModel?: string;
-  seed: string;
+  seed?: string;
   job?: string;
   report?: string;
   suite?: string;
@@ -38,9 +36,6 @@ interface ImproveCommandOptions {
   json?: boolean;
 }
 
-const GATES = ['strict', 'paper'] as const;
-const PROPOSERS = ['rules', 'llm'] as const;
-
 /** `selfharness improve`: the self-improvement loop, resumable from the log, ending with a report folder. */
 export function registerImprove(program: Command, globals: () => GlobalOptions): void {
   program
@@ -49,14 +44,18 @@ export function registerImprove(program: Command, globals: () => GlobalOptions):
       'Improve the harness for a model: baseline trials, mine, propose, replay screen, paired trials, gate, promote; repeated. Resumable: run the same command again to continue',
     )
     .requiredOption('--model <model>', 'the agent model: sim:PROFILE or openai:MODEL')
-    .option('--iterations <n>', 'improvement rounds', '2')
-    .option('--candidates <k>', 'candidate edits per round', '3')
-    .option('--gate <gate>', 'strict (paired test, intervals, per-task check) or paper (the paper’s rule)', 'strict')
-    .option('--attempts <n>', 'attempts per task and version', '2')
-    .option('--concurrency <n>', 'trials at the same time', '2')
-    .option('--proposer <proposer>', 'rules (offline) or llm (SELFHARNESS_LLM_* endpoint)', 'rules')
+    .option('--iterations <n>', 'improvement rounds', String(IMPROVE_DEFAULTS.iterations))
+    .option('--candidates <k>', 'candidate edits per round', String(IMPROVE_DEFAULTS.candidates))
+    .option(
+      '--gate <gate>',
+      'strict (paired test, intervals, per-task check) or paper (the paper’s rule)',
+      IMPROVE_DEFAULTS.gate,
+    )
+    .option('--attempts <n>', 'attempts per task and version', String(IMPROVE_DEFAULTS.attempts))
+    .option('--concurrency <n>', 'trials at the same time', String(IMPROVE_DEFAULTS.concurrency))
+    .option('--proposer <proposer>', 'rules (offline) or llm (SELFHARNESS_LLM_* endpoint)', IMPROVE_DEFAULTS.proposer)
     .option('--llm-model <model>', 'the proposing model for --proposer llm (default: $SELFHARNESS_LLM_MODEL)')
-    .option('--seed <n>', 'seed of the trials', '1')
+    .option('--seed <n>', 'seed of the trials', String(IMPROVE_DEFAULTS.seed))
     .option(
       '--job <id>',
       'the job to start or continue (default: derived from the model and options, printed at start)',
@@ -66,12 +65,34 @@ export function registerImprove(program: Command, globals: () => GlobalOptions):
     .option('--held-in <ids>', 'held-in task ids to use, comma-separated (default: the whole split)')
     .option('--held-out <ids>', 'held-out task ids to use, comma-separated (default: the whole split)')
     .option('--sealed <ids>', 'sealed task ids for the final report, comma-separated; "none" for none')
-    .option('--max-passing-fire-rate <rate>', 'screening: the most a candidate may fire on passing runs', '0.5')
+    .option(
+      '--max-passing-fire-rate <rate>',
+      'screening: the most a candidate may fire on passing runs',
+      String(IMPROVE_DEFAULTS.maxPassingFireRate),
+    )
     .option('--unsafe-no-sandbox', 'run trials without bubblewrap (only for commands you trust)')
     .option('--json', 'print the result as JSON')
     .action(async (options: ImproveCommandOptions) => {
       const global = globals();
-      const improveOptions = parseOptions(options);
+      const { options: improveOptions } = await parseImproveRequest(
+        {
+          model: options.model,
+          iterations: options.iterations,
+          candidates: options.candidates,
+          attempts: options.attempts,
+          gate: options.gate,
+          seed: options.seed,
+          proposer: options.proposer,
+          llmModel: options.llmModel,
+          concurrency: options.concurrency,
+          jobId: options.job,
+          heldIn: options.heldIn,
+          heldOut: options.heldOut,
+          sealed: options.sealed,
+          maxPassingFireRate: options.maxPassingFireRate,
+        },
+        { names: IMPROVE_FLAGS, ...(options.suite !== undefined ? { suite: loadSuite(options.suite) } : {}) },
+      );
       const sandbox = await openSandbox({ unsafeNoSandbox: options.unsafeNoSandbox === true });
       const controller = new AbortController();
       const onInterrupt = () => {
@@ -81,7 +102,7 @@ export function registerImprove(program: Command, globals: () => GlobalOptions):
       process.on('SIGINT', onInterrupt);
       try {
         const result = await withLog(global, (log) =>
-          runImprove(log, { ...improveOptions, trials: { sandbox, signal: controller.signal } }),
+          runImprove(log, { ...improveOptions, signal: controller.signal, trials: { sandbox } }),
         );
         const folder = resolve(options.report ?? join('selfharness-report', result.jobId));
         const files = writeReport(folder, result);
@@ -122,63 +143,6 @@ export function writeReport(folder: string, result: ImproveResult): { markdown: 
   writeFileSync(markdown, renderMarkdownReport(result));
   writeFileSync(html, renderHtmlReport(result));
   return { markdown, html };
-}
-
-function parseOptions(options: ImproveCommandOptions): ImproveOptions {
-  const gate = options.gate as GateMode;
-  if (!GATES.includes(gate)) throw new UserError(`Unknown --gate "${options.gate}": use ${GATES.join(' or ')}.`);
-  const suite = loadSuite(options.suite ?? DEFAULT_SUITE_ROOT);
-  const taskIds: Partial<Record<Split, string[]>> = {};
-  const list = (value: string | undefined) =>
-    value === undefined
-      ? undefined
-      : value === 'none'
-        ? []
-        : value
-            .split(',')
-            .map((entry) => entry.trim())
-            .filter(Boolean);
-  for (const [split, value] of [
-    ['held-in', options.heldIn],
-    ['held-out', options.heldOut],
-    ['sealed', options.sealed],
-  ] as const) {
-    const ids = list(value);
-    if (ids !== undefined) taskIds[split] = ids;
-  }
-  const rate = Number(options.maxPassingFireRate ?? '0.5');
-  if (!Number.isFinite(rate) || rate < 0 || rate > 1)
-    throw new UserError(`--max-passing-fire-rate must be a number from 0 to 1, not "${options.maxPassingFireRate}".`);
-  return {
-    model: options.model,
-    iterations: parseInteger('--iterations', options.iterations, 1),
-    candidates: parseInteger('--candidates', options.candidates, 1),
-    gate,
-    attempts: parseInteger('--attempts', options.attempts, 1),
-    concurrency: parseInteger('--concurrency', options.concurrency, 1),
-    seed: parseInteger('--seed', options.seed, 0),
-    proposer: createProposer(options),
-    suite,
-    taskIds,
-    maxPassingFireRate: rate,
-    ...(options.job !== undefined ? { jobId: options.job } : {}),
-  };
-}
-
-function createProposer(options: ImproveCommandOptions): Proposer {
-  const kind = options.proposer as (typeof PROPOSERS)[number];
-  if (!PROPOSERS.includes(kind))
-    throw new UserError(`Unknown --proposer "${options.proposer}": use ${PROPOSERS.join(' or ')}.`);
-  if (kind === 'rules') return new RuleProposer();
-  const config = readLlmConfig(process.env, options.llmModel ? { model: options.llmModel } : {});
-  return new LlmProposer(new OpenAiLlm(config));
-}
-
-function parseInteger(flag: string, value: string, minimum: number): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < minimum)
-    throw new UserError(`${flag} must be a whole number of at least ${minimum}, not "${value}".`);
-  return number;
 }
 
 const rate = (cell: { rate: number; passed: number; valid: number } | undefined) =>
