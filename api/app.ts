@@ -4,16 +4,25 @@ import { bodyLimit } from 'hono/body-limit';
 import { computeProfiles } from '../analytics/index.js';
 import type { EventLog } from '../core/index.js';
 import { diffJson, listVersions, resolveVersion } from '../harness/index.js';
+import { ingestPaths } from '../ingest/ingest.js';
 import { listProposals, listValidations } from '../validator/index.js';
 import { registerCliRoute } from './cli-route.js';
 import { registerDashboard } from './dashboard.js';
-import { receiveEvents, receiveTraces } from './ingest.js';
+import { DEFAULT_IMPORT_LIMITS, fileNameFromDisposition, type ImportLimits, importUpload } from './import.js';
+import { receiveArrowEvents, receiveEvents, receiveTraces } from './ingest.js';
 import { registerJobRoutes } from './jobs.js';
 import { openApiDocument } from './openapi.js';
 import { HttpProblem, type Problem, problem, toProblem } from './problem.js';
 import { latestWeaknesses, listRuns, loadRun, toJsonValue } from './queries.js';
 import type { RouteContext } from './routes.js';
-import { DEFAULT_ROW_LIMIT, DEFAULT_TIMEOUT_MS, MAX_ROW_LIMIT, runReadOnlyQuery, toCsv } from './sql.js';
+import {
+  DEFAULT_ROW_LIMIT,
+  DEFAULT_TIMEOUT_MS,
+  encodeResult,
+  fetchReadOnlyQuery,
+  MAX_ROW_LIMIT,
+  type ResultFormat,
+} from './sql.js';
 
 export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
@@ -26,12 +35,24 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   /** How long a `POST /v1/sql` query may run before it is interrupted (default 30 s). */
   sqlTimeoutMs?: number;
+  /** How large a `POST /v1/import` archive may unpack (entries, bytes per file, bytes in all). */
+  importLimits?: Partial<ImportLimits>;
 }
+
+/** The media type of Arrow IPC streams (`…arrow.file` is read too). */
+export const ARROW_STREAM_TYPE = 'application/vnd.apache.arrow.stream';
+
+const RESULT_TYPES: Record<ResultFormat, string> = {
+  json: 'application/json; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  arrow: ARROW_STREAM_TYPE,
+};
 
 /**
  * The HTTP API over one log. Errors of every route become `application/problem+json` in one place (`onError`,
  * `notFound`). The log's DuckDB connection runs one statement at a time, and an append is a transaction on it, so
- * requests take their turn on the log one after another (a SQL timeout interrupts only its own query).
+ * requests that use it take their turn one after another; `POST /v1/sql` runs each query on a connection of its own,
+ * so reads never wait behind an import, and a timeout interrupts only that query.
  */
 export function createApp(options: AppOptions): Hono {
   const { log } = options;
@@ -48,6 +69,9 @@ export function createApp(options: AppOptions): Hono {
 
   // The dashboard's page and scripts hold no data; it asks for the token and sends it with each API call.
   registerDashboard(app);
+  const shared: RouteContext = { log, exclusive };
+  // The local CLI's route checks a token of its own (and loopback), whatever token the API has.
+  registerCliRoute(app, shared);
 
   if (options.token !== undefined) {
     const expected = Buffer.from(`Bearer ${options.token}`);
@@ -82,8 +106,33 @@ export function createApp(options: AppOptions): Hono {
   app.get('/v1/openapi.json', (context) => context.json(openApiDocument()));
 
   app.post('/v1/events', async (context) => {
-    const body = await context.req.text();
+    if ((context.req.header('content-type') ?? '').includes('application/vnd.apache.arrow')) {
+      const bytes = new Uint8Array(await context.req.arrayBuffer());
+      return context.json(await exclusive(() => receiveArrowEvents(log, bytes, 'POST /v1/events')));
+    }
+    const body = new Uint8Array(await context.req.arrayBuffer());
     return context.json(await exclusive(() => receiveEvents(log, body, 'POST /v1/events')));
+  });
+
+  const importLimits: ImportLimits = { ...DEFAULT_IMPORT_LIMITS, ...options.importLimits };
+  app.post('/v1/import', async (context) => {
+    const query = context.req.query();
+    const name = query.name || fileNameFromDisposition(context.req.header('content-disposition'));
+    const body = new Uint8Array(await context.req.arrayBuffer());
+    const receipt = await importUpload(
+      body,
+      {
+        ...(name ? { name } : {}),
+        options: {
+          ...(query.format ? { format: query.format } : {}),
+          ...(query.model ? { model: query.model } : {}),
+          ...(query.dataset ? { dataset: query.dataset } : {}),
+        },
+        limits: importLimits,
+      },
+      (path, ingestOptions) => exclusive(() => ingestPaths(log, [path], ingestOptions)),
+    );
+    return context.json(receipt);
   });
 
   app.post('/v1/traces', async (context) => {
@@ -107,17 +156,15 @@ export function createApp(options: AppOptions): Hono {
 
   app.post('/v1/sql', async (context) => {
     const request = await readSqlRequest(context);
-    const result = await exclusive(() =>
-      runReadOnlyQuery(log, request.sql, {
-        limit: request.limit,
-        timeoutMs: options.sqlTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-      }),
-    );
-    if (request.csv) {
-      context.header('X-Truncated', String(result.truncated));
-      return context.body(toCsv(result), 200, { 'Content-Type': 'text/csv; charset=utf-8' });
-    }
-    return context.json(result);
+    const result = await fetchReadOnlyQuery(log, request.sql, {
+      limit: request.limit,
+      timeoutMs: options.sqlTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
+    return context.body(streamPieces(encodeResult(result, request.format)), 200, {
+      'Content-Type': RESULT_TYPES[request.format],
+      'X-Truncated': String(result.truncated),
+      'X-Row-Count': String(result.rowCount),
+    });
   });
 
   app.get('/v1/runs', async (context) => {
@@ -173,9 +220,7 @@ export function createApp(options: AppOptions): Hono {
     return context.json({ validations: toJsonValue(await exclusive(() => listValidations(log, proposal))) });
   });
 
-  const shared: RouteContext = { log, exclusive };
   registerJobRoutes(app, shared);
-  registerCliRoute(app, shared);
 
   return app;
 }
@@ -184,8 +229,25 @@ function sendProblem(context: Context, body: Problem): Response {
   return context.body(JSON.stringify(body), body.status, { 'Content-Type': 'application/problem+json' });
 }
 
-/** The query and options of `POST /v1/sql`: a JSON body `{ sql, limit?, format? }` or the SQL as plain text. */
-async function readSqlRequest(context: Context): Promise<{ sql: string; limit: number; csv: boolean }> {
+/** A response body made piece by piece as the client reads it: a large result is never held whole as text. */
+function streamPieces(pieces: Iterator<Uint8Array | string>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = pieces.next();
+      if (next.done) controller.close();
+      else controller.enqueue(typeof next.value === 'string' ? Buffer.from(next.value) : next.value);
+    },
+    cancel() {
+      pieces.return?.(undefined);
+    },
+  });
+}
+
+/**
+ * The query and options of `POST /v1/sql`: a JSON body `{ sql, limit?, format? }` or the SQL as plain text; the format
+ * from `?format=`, the body, or the Accept header (Arrow or CSV), JSON otherwise.
+ */
+async function readSqlRequest(context: Context): Promise<{ sql: string; limit: number; format: ResultFormat }> {
   const type = context.req.header('content-type') ?? '';
   let sql: unknown;
   let bodyLimit: unknown;
@@ -212,9 +274,14 @@ async function readSqlRequest(context: Context): Promise<{ sql: string; limit: n
     );
   }
   const limitText = context.req.query('limit') ?? (bodyLimit === undefined ? undefined : String(bodyLimit));
-  const format = context.req.query('format') ?? (typeof bodyFormat === 'string' ? bodyFormat : undefined);
-  const csv = format === 'csv' || (format === undefined && (context.req.header('accept') ?? '').includes('text/csv'));
-  return { sql, limit: integerParameter(limitText, 'limit', DEFAULT_ROW_LIMIT, MAX_ROW_LIMIT), csv };
+  const asked = context.req.query('format') ?? (typeof bodyFormat === 'string' ? bodyFormat : undefined);
+  const accept = context.req.header('accept') ?? '';
+  const format =
+    asked ?? (accept.includes('application/vnd.apache.arrow') ? 'arrow' : accept.includes('text/csv') ? 'csv' : 'json');
+  if (format !== 'json' && format !== 'csv' && format !== 'arrow') {
+    throw new HttpProblem(400, 'Bad Request', `Unknown format=${format}: ask for json, csv or arrow.`);
+  }
+  return { sql, limit: integerParameter(limitText, 'limit', DEFAULT_ROW_LIMIT, MAX_ROW_LIMIT), format };
 }
 
 function integerParameter(text: string | undefined, name: string, fallback: number, maximum: number): number {

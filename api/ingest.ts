@@ -1,5 +1,6 @@
 import { describeSchemaError, type EventLog, type RejectedRecord, TraceEvent } from '../core/index.js';
 import { parseOtlpTraces } from '../ingest/otel.js';
+import { readArrowEvents } from './arrow.js';
 
 const FORMAT = 'http';
 
@@ -14,13 +15,19 @@ export interface EventsReceipt {
  * Validates each line of an NDJSON body as a `TraceEvent`; the valid ones are appended in one transaction together
  * with the refused lines, which are kept in `ingest_rejects` (format `http`, position `line N`) so nothing is lost.
  */
-export async function receiveEvents(log: EventLog, body: string, source: string): Promise<EventsReceipt> {
+export async function receiveEvents(log: EventLog, body: string | Uint8Array, source: string): Promise<EventsReceipt> {
   const events: TraceEvent[] = [];
   const rejects: RejectedRecord[] = [];
   const rejected: EventsReceipt['rejected'] = [];
-  const lines = body.split('\n');
+  const lines = typeof body === 'string' ? body.split('\n') : decodeLines(body);
   for (let index = 0; index < lines.length; index++) {
-    const text = (lines[index] as string).replace(/\r$/, '');
+    const line = lines[index] as string | NotUtf8;
+    if (typeof line !== 'string') {
+      rejected.push({ line: index + 1, reason: line.reason });
+      rejects.push({ format: FORMAT, file: source, position: `line ${index + 1}`, reason: line.reason, raw: line.raw });
+      continue;
+    }
+    const text = line.replace(/\r$/, '');
     if (text.trim() === '') continue;
     const reason = parseLine(text, events);
     if (reason === undefined) continue;
@@ -29,6 +36,68 @@ export async function receiveEvents(log: EventLog, body: string, source: string)
   }
   const result = await log.appendEvents(events, rejects);
   return { accepted: result.appended, duplicates: result.duplicates, rejected };
+}
+
+/** A line whose bytes are not UTF-8: refused with the offset of the first bad byte, kept with the bad bytes replaced. */
+interface NotUtf8 {
+  reason: string;
+  raw: string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const lenientUtf8 = new TextDecoder('utf-8');
+
+/**
+ * Splits a body into lines. A body that is valid UTF-8 (nearly always) is decoded at once; otherwise each line is
+ * decoded on its own, and the lines that are not UTF-8 are refused rather than loaded with replacement characters.
+ */
+function decodeLines(body: Uint8Array): (string | NotUtf8)[] {
+  try {
+    return strictUtf8.decode(body).split('\n');
+  } catch {
+    const lines: (string | NotUtf8)[] = [];
+    let start = 0;
+    while (start <= body.length) {
+      let end = body.indexOf(0x0a, start);
+      if (end < 0) end = body.length;
+      const bytes = body.subarray(start, end);
+      try {
+        lines.push(strictUtf8.decode(bytes));
+      } catch {
+        lines.push({
+          reason: `the line is not valid UTF-8 (first bad byte at offset ${firstInvalidByte(bytes)}); send text encoded as UTF-8`,
+          raw: lenientUtf8.decode(bytes),
+        });
+      }
+      start = end + 1;
+    }
+    return lines;
+  }
+}
+
+/** The offset of the first byte at which `bytes` stops being valid UTF-8. */
+function firstInvalidByte(bytes: Uint8Array): number {
+  let low = 0;
+  let high = bytes.length;
+  // The longest valid prefix, by bisection (a prefix cut inside a character also fails, so step back up to 3 bytes).
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (isUtf8Prefix(bytes.subarray(0, middle))) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
+
+function isUtf8Prefix(bytes: Uint8Array): boolean {
+  for (let cut = 0; cut <= 3 && cut <= bytes.length; cut++) {
+    try {
+      strictUtf8.decode(bytes.subarray(0, bytes.length - cut));
+      return true;
+    } catch {
+      // Try the prefix without a possibly cut character.
+    }
+  }
+  return false;
 }
 
 /** Adds the line's event to `events`, or returns why it was refused. */
@@ -43,6 +112,40 @@ function parseLine(text: string, events: TraceEvent[]): string | undefined {
   if (!parsed.success) return `event does not match its schema: ${describeSchemaError(parsed.error)}`;
   events.push(parsed.data);
   return undefined;
+}
+
+/** What `POST /v1/events` answers for an Arrow table: as for NDJSON, with refused rows by their row number (from 0). */
+export interface ArrowEventsReceipt {
+  accepted: number;
+  duplicates: number;
+  rejected: { row: number; reason: string }[];
+}
+
+/**
+ * Validates each row of an Arrow IPC table (see `readArrowEvents` for its columns) as a `TraceEvent`; the valid ones
+ * are appended in one transaction together with the refused rows, kept in `ingest_rejects` (format `http`, position
+ * `row N`, the row as JSON) so nothing is lost. A body that is no Arrow table, or lacks a column, is refused whole.
+ */
+export async function receiveArrowEvents(log: EventLog, body: Uint8Array, source: string): Promise<ArrowEventsReceipt> {
+  const events: TraceEvent[] = [];
+  const rejects: RejectedRecord[] = [];
+  const rejected: ArrowEventsReceipt['rejected'] = [];
+  readArrowEvents(body).forEach((row, index) => {
+    let reason: string;
+    if ('reason' in row) reason = row.reason;
+    else {
+      const parsed = TraceEvent.safeParse(row.event);
+      if (parsed.success) {
+        events.push(parsed.data);
+        return;
+      }
+      reason = `event does not match its schema: ${describeSchemaError(parsed.error)}`;
+    }
+    rejected.push({ row: index, reason });
+    rejects.push({ format: FORMAT, file: source, position: `row ${index}`, reason, raw: row.raw });
+  });
+  const result = await log.appendEvents(events, rejects);
+  return { accepted: result.appended, duplicates: result.duplicates, rejected };
 }
 
 /** OTLP/HTTP's answer: `partialSuccess` counts the spans that were refused and says why (empty when none were). */

@@ -28,6 +28,59 @@ const jsonResponse = (description: string) => ({
 
 const errors = { '400': problemResponse, '401': problemResponse };
 
+const ARROW = 'application/vnd.apache.arrow.stream';
+
+const job = {
+  type: 'object',
+  required: ['id', 'kind', 'status', 'createdAt', 'options', 'progress'],
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    startedAt: { type: ['string', 'null'], format: 'date-time' },
+    finishedAt: { type: ['string', 'null'], format: 'date-time' },
+    options: { type: 'object' },
+    progress: {
+      type: 'object',
+      properties: {
+        phase: { type: 'string' },
+        message: { type: 'string' },
+        done: { type: 'integer' },
+        total: { type: 'integer' },
+      },
+    },
+    result: {},
+    error: { type: ['string', 'null'] },
+  },
+};
+
+const ingestSummary = {
+  type: 'object',
+  properties: {
+    upload: { type: 'string' },
+    kind: { type: 'string', enum: ['tar', 'tar.gz', 'zip', 'file'] },
+    formats: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          format: { type: 'string' },
+          units: { type: 'integer' },
+          runs: { type: 'integer' },
+          events: { type: 'integer' },
+          appended: { type: 'integer' },
+          rejects: { type: 'integer' },
+        },
+      },
+    },
+    totals: { type: 'object' },
+    rejects: { type: 'array', items: { type: 'object' } },
+    skipped: { type: 'array', items: { type: 'object' } },
+    ignored: { type: 'array', items: { type: 'object' } },
+  },
+};
+
 const queryParameter = (name: string, description: string, type: 'string' | 'integer' = 'string') => ({
   name,
   in: 'query',
@@ -58,10 +111,46 @@ export function openApiDocument(): Record<string, unknown> {
     paths: {
       '/v1/events': {
         post: {
-          summary: 'Append native events (NDJSON, one TraceEvent per line)',
-          requestBody: { required: true, content: { 'application/x-ndjson': { schema: { type: 'string' } } } },
+          summary:
+            'Append native events: NDJSON (one TraceEvent per line) or an Arrow IPC stream (one row per event: string columns id, type, runId, data as JSON text; optional time as ISO text or timestamp, source as JSON text)',
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-ndjson': { schema: { type: 'string' } },
+              [ARROW]: { schema: { type: 'string', format: 'binary' } },
+            },
+          },
           responses: {
-            '200': jsonResponse('{ accepted, duplicates, rejected: [{ line, reason }] }'),
+            '200': jsonResponse(
+              '{ accepted, duplicates, rejected: [{ line, reason }] } for NDJSON, [{ row, reason }] (rows from 0) for Arrow',
+            ),
+            '413': problemResponse,
+            ...errors,
+          },
+        },
+      },
+      '/v1/import': {
+        post: {
+          summary:
+            'Import an uploaded Harbor job or trial, Terminal-Bench 1 run or SWE-agent set (.tar, .tar.gz, .tgz, .zip), or one trace file (.traj, .json, .ndjson, .jsonl, OTLP JSON)',
+          parameters: [
+            queryParameter(
+              'name',
+              'the file name (or send Content-Disposition: attachment; filename=…); needed for a single file',
+            ),
+            queryParameter('format', 'read everything as this format instead of detecting it'),
+            queryParameter('model', 'model for runs whose source does not name one'),
+            queryParameter('dataset', 'dataset for runs whose source does not name one'),
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+          responses: {
+            '200': {
+              description: 'The per-format summary: runs, events, new events, rejects',
+              content: { 'application/json': { schema: ingestSummary } },
+            },
             '413': problemResponse,
             ...errors,
           },
@@ -82,8 +171,11 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Run one read-only query (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)',
           parameters: [
-            queryParameter('limit', 'rows to return (default 10000, at most 100000)', 'integer'),
-            queryParameter('format', '`csv` for CSV (or send Accept: text/csv)'),
+            queryParameter('limit', 'rows to return (default 10000, at most 1000000)', 'integer'),
+            queryParameter(
+              'format',
+              '`json` (default), `csv` (or send Accept: text/csv) or `arrow` (or send Accept: application/vnd.apache.arrow.stream)',
+            ),
           ],
           requestBody: {
             required: true,
@@ -100,10 +192,12 @@ export function openApiDocument(): Record<string, unknown> {
           },
           responses: {
             '200': {
-              description: '{ columns, rows, truncated } or CSV (header X-Truncated)',
+              description:
+                '{ columns, rows, truncated }, CSV, or an Arrow IPC stream (nested, INTERVAL and UUID columns as strings); headers X-Truncated and X-Row-Count',
               content: {
                 'application/json': { schema: { type: 'object' } },
                 'text/csv': { schema: { type: 'string' } },
+                [ARROW]: { schema: { type: 'string', format: 'binary' } },
               },
             },
             '504': problemResponse,
@@ -158,6 +252,136 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Validation decisions',
           parameters: [queryParameter('proposal', 'only decisions about this proposal id')],
           responses: { '200': jsonResponse('{ validations }'), ...errors },
+        },
+      },
+      '/v1/improve': {
+        post: {
+          summary: 'Start an improve job (mine, propose, validate, promote) in the background',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['model'],
+                  properties: {
+                    model: { type: 'string' },
+                    iterations: { type: 'integer' },
+                    candidates: { type: 'integer' },
+                    attempts: { type: 'integer' },
+                    gate: { type: 'string' },
+                    seed: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '202': {
+              description: '{ job } (header Location: /v1/jobs/{id})',
+              content: { 'application/json': { schema: { type: 'object', properties: { job } } } },
+            },
+            '409': problemResponse,
+            '500': problemResponse,
+            ...errors,
+          },
+        },
+      },
+      '/v1/jobs': {
+        get: {
+          summary: 'Jobs of this server, newest first',
+          responses: {
+            '200': {
+              description: '{ jobs }',
+              content: {
+                'application/json': { schema: { type: 'object', properties: { jobs: { type: 'array', items: job } } } },
+              },
+            },
+            ...errors,
+          },
+        },
+      },
+      '/v1/jobs/{id}': {
+        get: {
+          summary: 'One job with its status, progress, result or error',
+          parameters: [pathParameter('id', 'the job id')],
+          responses: {
+            '200': {
+              description: '{ job }',
+              content: { 'application/json': { schema: { type: 'object', properties: { job } } } },
+            },
+            '404': problemResponse,
+            ...errors,
+          },
+        },
+        delete: {
+          summary: 'Cancel a running job',
+          parameters: [pathParameter('id', 'the job id')],
+          responses: {
+            '200': {
+              description: '{ job }, cancelled',
+              content: { 'application/json': { schema: { type: 'object', properties: { job } } } },
+            },
+            '202': {
+              description: '{ job }, still stopping its trials',
+              content: { 'application/json': { schema: { type: 'object', properties: { job } } } },
+            },
+            '404': problemResponse,
+            '409': problemResponse,
+            ...errors,
+          },
+        },
+      },
+      '/v1/jobs/{id}/events': {
+        get: {
+          summary: "A job's progress as server-sent events, until it finishes",
+          parameters: [pathParameter('id', 'the job id')],
+          responses: {
+            '200': {
+              description: 'text/event-stream of job updates',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            '404': problemResponse,
+            ...errors,
+          },
+        },
+      },
+      '/v1/cli': {
+        post: {
+          summary: 'Run a selfharness command inside the server that owns the database (loopback clients only)',
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['argv'],
+                  properties: { argv: { type: 'array', items: { type: 'string' } }, cwd: { type: 'string' } },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': {
+              description: 'NDJSON: lines { stream: "stdout" | "stderr", text } as the command writes, then { exit }',
+              content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+            },
+            '403': problemResponse,
+            ...errors,
+          },
+        },
+      },
+      '/': {
+        get: {
+          summary: 'Redirects to the dashboard',
+          responses: { '302': { description: 'Location: /dashboard/' } },
+        },
+      },
+      '/dashboard/{path}': {
+        get: {
+          summary: "The dashboard's pages and assets (no data: every number comes from the API)",
+          parameters: [pathParameter('path', 'a page or asset of the dashboard')],
+          responses: { '200': { description: 'HTML, JavaScript or CSS' }, '404': problemResponse },
         },
       },
       '/v1/openapi.json': {

@@ -1,9 +1,12 @@
-import { type EventLog, stagingRoot } from '../core/index.js';
+import { type DuckDBType, JSDuckDBValueConverter } from '@duckdb/node-api';
+import { type Database, type EventLog, stagingRoot } from '../core/index.js';
+import { type ChunkSlice, encodeArrowStream } from './arrow.js';
 import { HttpProblem } from './problem.js';
 import { toJsonValue } from './queries.js';
 
 export const DEFAULT_ROW_LIMIT = 10_000;
-export const MAX_ROW_LIMIT = 100_000;
+/** Results are streamed from DuckDB's own chunks, so even the largest is never held as JavaScript objects. */
+export const MAX_ROW_LIMIT = 1_000_000;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
@@ -53,9 +56,9 @@ const ALLOWED =
  * (`json_serialize_sql` serialises SELECT statements only, so INSERT, COPY, ATTACH, PRAGMA, SET, INSTALL and LOAD fail
  * there), and the parsed tree is then searched for file-reading functions and file paths used as tables.
  */
-export async function checkReadOnlyQuery(log: EventLog, sql: string): Promise<void> {
+export async function checkReadOnlyQuery(database: Database, sql: string): Promise<void> {
   const inner = sql.replace(/^\s*EXPLAIN(\s+ANALYZE)?\s+/i, '');
-  const rows = await log.query<{ tree: string }>('SELECT CAST(json_serialize_sql($1::VARCHAR) AS VARCHAR) AS tree', [
+  const rows = await database.all<{ tree: string }>('SELECT CAST(json_serialize_sql($1::VARCHAR) AS VARCHAR) AS tree', [
     inner,
   ]);
   const tree = JSON.parse(rows[0]?.tree ?? '{}') as { error?: boolean; error_message?: string; statements?: unknown[] };
@@ -95,32 +98,56 @@ function findRefusal(node: unknown): string | undefined {
   return findRefusal(Object.values(record));
 }
 
+/** The formats `POST /v1/sql` answers in. */
+export type ResultFormat = 'json' | 'csv' | 'arrow';
+
+/** A query's result as DuckDB fetched it: its columns and types, and chunks holding at most `limit` rows. */
+export interface FetchedResult {
+  columns: string[];
+  types: DuckDBType[];
+  slices: ChunkSlice[];
+  rowCount: number;
+  /** More rows than `limit` were there; they were left out. */
+  truncated: boolean;
+}
+
 /**
- * Runs a checked query and reads at most `limit` rows (one more tells whether it was truncated). After `timeoutMs`
- * the query is interrupted and the caller gets a 504 problem. The caller must hold the log's connection alone: an
- * interrupt stops whatever runs on it.
+ * Runs a checked query on a connection of its own and fetches at most `limit` rows (one more tells whether it was
+ * truncated), kept in DuckDB's compact chunks until they are encoded. Reads thus never wait behind an append on the
+ * log's connection, and after `timeoutMs` the interrupt stops this query alone; the caller gets a 504 problem.
  */
-export async function runReadOnlyQuery(
+export async function fetchReadOnlyQuery(
   log: EventLog,
   sql: string,
   options: { limit: number; timeoutMs: number },
-): Promise<QueryResult> {
-  await checkReadOnlyQuery(log, sql);
-  const connection = log.database.connection;
+): Promise<FetchedResult> {
+  const database = await log.database.connect();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    connection.interrupt();
-  }, options.timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const reader = await connection.streamAndReadUntil(sql, options.limit + 1);
-    const rows = reader.getRowObjectsJS();
+    await checkReadOnlyQuery(database, sql);
+    timer = setTimeout(() => {
+      timedOut = true;
+      database.connection.interrupt();
+    }, options.timeoutMs);
+    const result = await database.connection.stream(sql);
+    const slices: ChunkSlice[] = [];
+    let fetched = 0;
+    while (fetched <= options.limit) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      slices.push({ chunk, rows: Math.min(chunk.rowCount, options.limit - fetched) });
+      fetched += chunk.rowCount;
+    }
     return {
-      columns: reader.columnNames(),
-      rows: rows.slice(0, options.limit).map((row) => toJsonValue(row) as Record<string, unknown>),
-      truncated: rows.length > options.limit,
+      columns: result.columnNames(),
+      types: result.columnTypes(),
+      slices,
+      rowCount: Math.min(fetched, options.limit),
+      truncated: fetched > options.limit,
     };
   } catch (error) {
+    if (error instanceof HttpProblem) throw error;
     if (timedOut) {
       throw new HttpProblem(
         504,
@@ -132,17 +159,82 @@ export async function runReadOnlyQuery(
     throw new HttpProblem(400, 'Query failed', `The query failed: ${message}`);
   } finally {
     clearTimeout(timer);
+    database.close();
   }
 }
 
-/** The result as CSV: a header, then one line per row; nested values as JSON. */
-export function toCsv(result: QueryResult): string {
-  const quote = (value: unknown) => {
-    const text =
-      value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
-    return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  };
-  const lines = [result.columns.map(quote).join(',')];
-  for (const row of result.rows) lines.push(result.columns.map((column) => quote(row[column])).join(','));
-  return `${lines.join('\n')}\n`;
+/** Runs a checked query (see `fetchReadOnlyQuery`) and returns its rows as JSON-safe objects. */
+export async function runReadOnlyQuery(
+  log: EventLog,
+  sql: string,
+  options: { limit: number; timeoutMs: number },
+): Promise<QueryResult> {
+  const result = await fetchReadOnlyQuery(log, sql, options);
+  const rows: Record<string, unknown>[] = [];
+  for (const slice of result.slices) {
+    const columns = slice.chunk.convertColumns(JSDuckDBValueConverter);
+    for (let row = 0; row < slice.rows; row++) {
+      const object: Record<string, unknown> = {};
+      result.columns.forEach((name, column) => {
+        object[name] = toJsonValue(columns[column]?.[row]);
+      });
+      rows.push(object);
+    }
+  }
+  return { columns: result.columns, rows, truncated: result.truncated };
+}
+
+/** About this many characters of JSON or CSV are encoded at a time. */
+const TEXT_PIECE_CHARS = 1 << 16;
+
+/**
+ * Encodes a fetched result in the asked format, piece by piece as the response is read: JSON `{columns, rows,
+ * truncated}`, CSV (a header line, then one line per row; nested values as JSON) or an Arrow IPC stream.
+ */
+export function* encodeResult(result: FetchedResult, format: ResultFormat): Generator<Uint8Array | string> {
+  if (format === 'arrow') {
+    yield* encodeArrowStream(result.columns, result.types, result.slices);
+    return;
+  }
+  const json = format === 'json';
+  const keys = result.columns.map((name) => `${JSON.stringify(name)}:`);
+  let text = json
+    ? `{"columns":${JSON.stringify(result.columns)},"rows":[`
+    : `${result.columns.map(quoteCsv).join(',')}\n`;
+  let first = true;
+  for (const slice of result.slices) {
+    const columns = slice.chunk.convertColumns(JSDuckDBValueConverter);
+    for (let row = 0; row < slice.rows; row++) {
+      if (json) {
+        let line = first ? '{' : ',{';
+        for (let column = 0; column < keys.length; column++) {
+          const value = JSON.stringify(toJsonValue(columns[column]?.[row]) ?? null);
+          line += column === 0 ? `${keys[column]}${value}` : `,${keys[column]}${value}`;
+        }
+        text += `${line}}`;
+      } else {
+        let line = '';
+        for (let column = 0; column < keys.length; column++) {
+          const value = quoteCsv(columns[column]?.[row]);
+          line += column === 0 ? value : `,${value}`;
+        }
+        text += `${line}\n`;
+      }
+      first = false;
+    }
+    if (text.length >= TEXT_PIECE_CHARS) {
+      yield text;
+      text = '';
+    }
+  }
+  if (json) text += `],"truncated":${result.truncated}}`;
+  yield text;
+}
+
+/** One CSV field: empty for null, nested values as JSON, quoted when it holds a comma, quote or line break. */
+function quoteCsv(value: unknown): string {
+  const plain = toJsonValue(value);
+  const text =
+    plain === null || plain === undefined ? '' : typeof plain === 'object' ? JSON.stringify(plain) : String(plain);
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }

@@ -18,6 +18,7 @@ const { values } = parseArgs({
     events: { type: 'string', default: '1000000' },
     folder: { type: 'string', default: '.bench' },
     traces: { type: 'string', default: resolve(import.meta.dirname, '../../shared/traces') },
+    json: { type: 'boolean', default: false },
   },
 });
 const count = Number(values.events);
@@ -45,7 +46,7 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
 }
 
 let started = performance.now();
-let cpuStarted = process.cpuUsage();
+const cpuStarted = process.cpuUsage();
 const log = await EventLog.open(fresh(join(folder, 'product.duckdb')));
 const summary = await ingestPaths(log, [input]);
 log.close();
@@ -90,12 +91,19 @@ const rows: [string, string][] = [
   ['peak memory (RSS, whole process)', `${peakMb.toFixed(0)} MB`],
 ];
 
+let tracesResult: { seconds: number; runs: number; events: number; rejects: number } | undefined;
 if (existsSync(values.traces)) {
   started = performance.now();
   const tracesLog = await EventLog.open(fresh(join(folder, 'traces.duckdb')));
   const traces = await ingestPaths(tracesLog, [values.traces]);
   tracesLog.close();
   const seconds = (performance.now() - started) / 1000;
+  tracesResult = {
+    seconds,
+    runs: traces.totals.runs,
+    events: traces.totals.appended,
+    rejects: traces.totals.rejects,
+  };
   rows.push([
     `real traces (${values.traces})`,
     `${seconds.toFixed(2)} s: ${traces.totals.runs} runs, ${traces.totals.appended} events, ${traces.totals.rejects} rejects`,
@@ -104,5 +112,21 @@ if (existsSync(values.traces)) {
   rows.push(['real traces', `skipped: ${values.traces} not found`]);
 }
 
-const width = Math.max(...rows.map(([name]) => name.length));
-for (const [name, value] of rows) console.log(`${name.padEnd(width)}  ${value}`);
+if (values.json) {
+  console.log(
+    JSON.stringify({
+      events: count,
+      bytesPerEvent: Math.round(bytes / count),
+      product: { seconds: productSeconds, cpuSeconds: productCpu },
+      reference: { seconds: reference.seconds, cpuSeconds: reference.cpu },
+      explicit: { seconds: explicit.seconds, cpuSeconds: explicit.cpu },
+      ratio: reference.seconds / productSeconds,
+      explicitRatio: explicit.seconds / productSeconds,
+      peakMb,
+      traces: tracesResult ?? null,
+    }),
+  );
+} else {
+  const width = Math.max(...rows.map(([name]) => name.length));
+  for (const [name, value] of rows) console.log(`${name.padEnd(width)}  ${value}`);
+}

@@ -323,3 +323,21 @@ describe('POST /v1/cli', () => {
     }
   });
 });
+
+describe('a server started with an API token', () => {
+  it('still runs the local CLI, which uses its own token; other clients need the API token', async () => {
+    const database = join(folder, 'with-token.duckdb');
+    const server = await startServer(database, ['--token', 'api-secret']);
+    try {
+      const status = await cli(['--db', database, '--json', 'sql', 'select 41 + 1 as answer']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toEqual([{ answer: 42 }]);
+      expect((await fetch(`${server.url}/v1/runs`)).status).toBe(401);
+      const authorized = await fetch(`${server.url}/v1/runs`, { headers: { Authorization: 'Bearer api-secret' } });
+      expect(authorized.status).toBe(200);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  }, 30_000);
+});
