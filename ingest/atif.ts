@@ -1,5 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -162,7 +163,7 @@ export function trajectoryToEvents(value: unknown, context: TrajectoryContext): 
       ? describeSchemaError(root.error)
       : `expected an object with "schema_version", "agent" and "steps", found ${found}`;
     const reason = `not an ATIF trajectory: ${problem}`;
-    return { items: [rejectItem(format, file, where, reason, stringify(value))], references: [] };
+    return { items: [rejectItem(format, file, where, reason, stringifyRaw(value))], references: [] };
   }
   const trajectory = root.data;
   const used = new Set<string>();
@@ -204,7 +205,7 @@ export function trajectoryToEvents(value: unknown, context: TrajectoryContext): 
           file,
           position,
           `step does not match ATIF: ${describeSchemaError(parsed.error)}`,
-          stringify(raw),
+          stringifyRaw(raw),
         ),
       );
       return;
@@ -250,7 +251,7 @@ export function trajectoryToEvents(value: unknown, context: TrajectoryContext): 
       const call = AtifToolCall.safeParse(rawCall);
       if (!call.success) {
         const reason = `tool call does not match ATIF: ${describeSchemaError(call.error)}`;
-        items.push(rejectItem(format, file, callPosition, reason, stringify(rawCall)));
+        items.push(rejectItem(format, file, callPosition, reason, stringifyRaw(rawCall)));
         return;
       }
       const callId = call.data.tool_call_id || `${n}-${callIndex}`;
@@ -277,7 +278,7 @@ export function trajectoryToEvents(value: unknown, context: TrajectoryContext): 
       const result = AtifObservationResult.safeParse(rawResult);
       if (!result.success) {
         const reason = `observation result does not match ATIF: ${describeSchemaError(result.error)}`;
-        items.push(rejectItem(format, file, resultPosition, reason, stringify(rawResult)));
+        items.push(rejectItem(format, file, resultPosition, reason, stringifyRaw(rawResult)));
         return;
       }
       const refs = result.data.subagent_trajectory_ref ?? [];
@@ -398,10 +399,12 @@ export async function* readTrajectoryFile(
 ): AsyncGenerator<ParseItem | readonly ParseItem[], TrajectoryTotals | undefined> {
   const absolute = resolve(file);
   if (visited.has(absolute)) return undefined;
+  const isRoot = visited.size === 0;
   visited.add(absolute);
   const read = await readJsonFile(context.format, absolute);
   if ('reject' in read) {
     yield read.reject;
+    if (isRoot) yield rejectOrphans(context.format, absolute);
     return undefined;
   }
   const runId = context.runId ?? standaloneRunId(read.value, read.text, absolute);
@@ -412,6 +415,7 @@ export async function* readTrajectoryFile(
     resolveReference: (reference) => resolveTrajectoryReference(absolute, reference),
   });
   yield events.items;
+  if (isRoot && events.totals === undefined) yield rejectOrphans(context.format, absolute);
   for (const reference of events.references) {
     yield* readTrajectoryFile(reference.file, reference.context, visited);
   }
@@ -436,18 +440,23 @@ export const atifAdapter: Adapter = {
   },
 };
 
-/** Reads and parses a JSON file; an unreadable file or invalid JSON becomes a reject a user can act on. */
+/** Reads and parses a JSON file; an unreadable file, bytes that are no UTF-8 or invalid JSON become a reject a user can act on. */
 export async function readJsonFile(
   format: string,
   file: string,
 ): Promise<{ value: unknown; text: string } | { reject: ParseItem }> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     const reason = `cannot read the file: ${(error as Error).message}`;
     return { reject: rejectItem(format, file, '(file)', reason, '') };
   }
+  const decoded = decodeUtf8(bytes);
+  if (!('text' in decoded)) {
+    return { reject: rejectItem(format, file, decoded.position, decoded.reason, bytes.toString('utf8')) };
+  }
+  const text = decoded.text;
   try {
     return { value: JSON.parse(text), text };
   } catch (error) {
@@ -460,6 +469,60 @@ export async function readJsonFile(
       ? `truncated JSON: the file ends before the document does (${message}); copy or export it again`
       : `invalid JSON: ${message}`;
     return { reject: rejectItem(format, file, position, reason, text) };
+  }
+}
+
+/**
+ * Decodes a file's bytes as UTF-8, which JSON requires. Bytes that are no UTF-8 mean the file was damaged or written in
+ * another encoding; decoding them leniently would load replacement characters in place of the source's text, so the
+ * file is refused instead, naming the first bad byte.
+ */
+export function decodeUtf8(bytes: Buffer): { text: string } | { position: string; reason: string } {
+  if (isUtf8(bytes)) return { text: bytes.toString('utf8') };
+  const offset = firstInvalidUtf8Byte(bytes);
+  const position = lineAndColumn(bytes.subarray(0, offset).toString('utf8'), Number.POSITIVE_INFINITY);
+  const hex = (bytes[offset] ?? 0).toString(16).toUpperCase().padStart(2, '0');
+  return {
+    position,
+    reason: `not valid UTF-8: byte 0x${hex} at byte offset ${offset} is no part of a UTF-8 character; save or export the file as UTF-8 and import it again`,
+  };
+}
+
+/** The offset of the first byte that starts an invalid or incomplete UTF-8 sequence (RFC 3629), or the length. */
+function firstInvalidUtf8Byte(bytes: Buffer): number {
+  let index = 0;
+  while (index < bytes.length) {
+    const lead = bytes[index] as number;
+    if (lead < 0x80) {
+      index++;
+      continue;
+    }
+    const following =
+      lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
+    if (following === 0) return index;
+    // The second byte's range excludes overlong forms, surrogates and code points above U+10FFFF.
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    const second = bytes[index + 1];
+    if (second === undefined || second < low || second > high) return index;
+    for (let next = 2; next <= following; next++) {
+      const byte = bytes[index + next];
+      if (byte === undefined || byte < 0x80 || byte > 0xbf) return index;
+    }
+    index += following + 1;
+  }
+  return bytes.length;
+}
+
+/**
+ * The JSON text of a rejected value, kept as the reject's raw text. A value nested too deeply to serialise (thousands
+ * of levels) is described instead: the reject must still be kept, and the orchestrator must not crash on it.
+ */
+export function stringifyRaw(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch (error) {
+    return `(value not shown: ${(error as Error).message})`;
   }
 }
 
@@ -657,6 +720,28 @@ function resolveTrajectoryReference(file: string, reference: string): string | u
   return candidates.find(isFile);
 }
 
+/**
+ * Continuation files beside a trajectory (`trajectory.cont-1.json`) are read through it alone; when it is rejected
+ * they would vanish without a word, so each gets a reject that says why it was not read.
+ */
+function rejectOrphans(format: string, file: string): ParseItem[] {
+  const prefix = /^(|.*\.)trajectory\.json$/i.exec(basename(file))?.[1];
+  if (prefix === undefined) return [];
+  const folder = dirname(file);
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const reason = `not read: it continues ${basename(file)}, which was rejected; fix that file and import again`;
+  return names
+    .filter((name) => name.toLowerCase().startsWith(`${prefix}trajectory.`.toLowerCase()) && /\.json$/i.test(name))
+    .filter((name) => name !== basename(file) && isFile(join(folder, name)))
+    .sort()
+    .map((name) => rejectItem(format, join(folder, name), '(file)', reason, ''));
+}
+
 function hasParentTrajectoryBeside(file: string): boolean {
   const match = /^(|.*\.)trajectory\..+\.json$/i.exec(basename(file));
   return match !== null && isFile(join(dirname(file), `${match[1]}trajectory.json`));
@@ -666,10 +751,11 @@ function isFile(path: string): boolean {
   return existsSync(path) && statSync(path).isFile();
 }
 
+/** `line L column C` of a character offset; an infinite offset means the end of the text. */
 function lineAndColumn(text: string, offset: number): string {
-  const before = text.slice(0, offset);
+  const before = Number.isFinite(offset) ? text.slice(0, offset) : text;
   const line = before.split('\n').length;
-  return `line ${line} column ${offset - before.lastIndexOf('\n')}`;
+  return `line ${line} column ${before.length - before.lastIndexOf('\n')}`;
 }
 
 function firstInteger(...values: unknown[]): number | undefined {
@@ -684,12 +770,4 @@ function definedOnly<T extends Record<string, unknown>>(record: T): { [K in keyo
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stringify(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

@@ -10,7 +10,15 @@ import {
   type TestResult,
 } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
-import { readJsonFile, readTrajectoryFile, type TrajectoryTotals, toCount, toIsoTime, toMoney } from './atif.js';
+import {
+  readJsonFile,
+  readTrajectoryFile,
+  stringifyRaw,
+  type TrajectoryTotals,
+  toCount,
+  toIsoTime,
+  toMoney,
+} from './atif.js';
 
 const FORMAT = 'harbor';
 
@@ -374,7 +382,7 @@ async function* readCtrf(file: string): AsyncGenerator<ParseItem, TestResult[] |
     const test = CtrfTest.safeParse(raw);
     if (!test.success) {
       const reason = `test does not match CTRF: ${describeSchemaError(test.error)}`;
-      yield rejectItem(FORMAT, file, `results.tests[${index}]`, reason, JSON.stringify(raw) ?? '');
+      yield rejectItem(FORMAT, file, `results.tests[${index}]`, reason, stringifyRaw(raw));
       continue;
     }
     const { name, status, duration, message, trace } = test.data;

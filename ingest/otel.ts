@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { describeSchemaError, Outcome } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
+import { decodeUtf8, stringifyRaw } from './atif.js';
 import { parseJson, parseJsonLine } from './json-text.js';
 import { readLines } from './lines.js';
 
@@ -11,6 +12,8 @@ const FORMAT = 'otel';
 const OTLP_FILE = /\.(json|jsonl|ndjson)$/i;
 const LINE_FILE = /\.(jsonl|ndjson)$/i;
 const HEAD_BYTES = 4096;
+/** Attribute values nested deeper than this are no telemetry anyone wrote on purpose; the span is rejected. */
+const MAX_ATTRIBUTE_DEPTH = 64;
 
 /**
  * OpenTelemetry traces exported as OTLP/JSON, read with the GenAI semantic conventions (`gen_ai.*`) and OpenInference
@@ -123,13 +126,19 @@ async function* parseUnit(unit: SourceUnit): AsyncGenerator<ParseItem> {
 }
 
 async function collectJsonFile(file: string, collected: Collected): Promise<void> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     collected.rejects.push(rejectItem(FORMAT, file, 'file', `cannot read the export: ${(error as Error).message}`, ''));
     return;
   }
+  const decoded = decodeUtf8(bytes);
+  if (!('text' in decoded)) {
+    collected.rejects.push(rejectItem(FORMAT, file, decoded.position, decoded.reason, bytes.toString('utf8')));
+    return;
+  }
+  const text = decoded.text;
   const parsed = parseJson(text);
   if (!parsed.ok) {
     collected.rejects.push(rejectItem(FORMAT, file, parsed.position, `invalid OTLP JSON: ${parsed.reason}`, text));
@@ -159,7 +168,7 @@ function collectSpans(document: unknown, file: string, prefix: string, collected
   const request = ExportTraceServiceRequest.safeParse(document);
   if (!request.success) {
     const reason = 'not an OTLP/JSON trace export: expected {"resourceSpans": [...]}';
-    collected.rejects.push(rejectItem(FORMAT, file, `${prefix}$`, reason, JSON.stringify(document) ?? ''));
+    collected.rejects.push(rejectItem(FORMAT, file, `${prefix}$`, reason, stringifyRaw(document)));
     return;
   }
   for (const [r, value] of request.data.resourceSpans.entries()) {
@@ -167,10 +176,14 @@ function collectSpans(document: unknown, file: string, prefix: string, collected
     const resourceSpans = ResourceSpans.safeParse(value);
     if (!resourceSpans.success) {
       const reason = `malformed resourceSpans entry: ${describeSchemaError(resourceSpans.error)}`;
-      collected.rejects.push(rejectItem(FORMAT, file, resourcePosition, reason, JSON.stringify(value) ?? ''));
+      collected.rejects.push(rejectItem(FORMAT, file, resourcePosition, reason, stringifyRaw(value)));
       continue;
     }
-    const resource = decodeAttributes(resourceSpans.data.resource?.attributes);
+    const resource = tryDecodeAttributes(resourceSpans.data.resource?.attributes);
+    if (!('attributes' in resource)) {
+      collected.rejects.push(rejectItem(FORMAT, file, resourcePosition, resource.reason, stringifyRaw(value)));
+      continue;
+    }
     const scopeKey = resourceSpans.data.scopeSpans ? 'scopeSpans' : 'instrumentationLibrarySpans';
     const scopes = resourceSpans.data.scopeSpans ?? resourceSpans.data.instrumentationLibrarySpans ?? [];
     for (const [s, scope] of scopes.entries()) {
@@ -179,7 +192,19 @@ function collectSpans(document: unknown, file: string, prefix: string, collected
         const span = OtlpSpan.safeParse(spanValue);
         if (!span.success) {
           const reason = `malformed span: ${describeSchemaError(span.error)}`;
-          collected.rejects.push(rejectItem(FORMAT, file, position, reason, JSON.stringify(spanValue) ?? ''));
+          collected.rejects.push(rejectItem(FORMAT, file, position, reason, stringifyRaw(spanValue)));
+          continue;
+        }
+        const attributes = tryDecodeAttributes(span.data.attributes);
+        const events = (span.data.events ?? []).map((event) => ({
+          name: event.name ?? '',
+          attributes: tryDecodeAttributes(event.attributes),
+        }));
+        const tooDeep = [attributes, ...events.map((event) => event.attributes)].find(
+          (list) => !('attributes' in list),
+        );
+        if (tooDeep && 'reason' in tooDeep) {
+          collected.rejects.push(rejectItem(FORMAT, file, position, tooDeep.reason, stringifyRaw(spanValue)));
           continue;
         }
         const { status } = span.data;
@@ -190,14 +215,11 @@ function collectSpans(document: unknown, file: string, prefix: string, collected
           name: span.data.name,
           start: span.data.startTimeUnixNano,
           end: span.data.endTimeUnixNano,
-          attributes: decodeAttributes(span.data.attributes),
-          resource,
+          attributes: decodedAttributes(attributes),
+          resource: resource.attributes,
           isError: status?.code === 2 || status?.code === 'STATUS_CODE_ERROR',
           statusMessage: status?.message || undefined,
-          events: (span.data.events ?? []).map((event) => ({
-            name: event.name ?? '',
-            attributes: decodeAttributes(event.attributes),
-          })),
+          events: events.map((event) => ({ name: event.name, attributes: decodedAttributes(event.attributes) })),
           file,
           position,
         });
@@ -676,8 +698,27 @@ function exceptionMessage(span: Span): string | undefined {
   return type && message ? `${type}: ${message}` : (message ?? type);
 }
 
+class NestingTooDeep extends Error {}
+
+type DecodedAttributes = { attributes: Record<string, unknown> } | { reason: string };
+
+/** Decodes a span's attributes; values nested deeper than `MAX_ATTRIBUTE_DEPTH` make a reason instead. */
+function tryDecodeAttributes(list: readonly { key: unknown; value: unknown }[] | undefined): DecodedAttributes {
+  try {
+    return { attributes: decodeAttributes(list) };
+  } catch (error) {
+    if (!(error instanceof NestingTooDeep)) throw error;
+    return { reason: `malformed span: an attribute value is nested deeper than ${MAX_ATTRIBUTE_DEPTH} levels` };
+  }
+}
+
+function decodedAttributes(decoded: DecodedAttributes): Record<string, unknown> {
+  return 'attributes' in decoded ? decoded.attributes : {};
+}
+
 /** OTLP `AnyValue` → a plain value: int64 strings become numbers, arrays and key-value lists become JSON values. */
-function decodeValue(value: unknown): unknown {
+function decodeValue(value: unknown, depth = 0): unknown {
+  if (depth > MAX_ATTRIBUTE_DEPTH) throw new NestingTooDeep();
   if (!isRecord(value)) return undefined;
   if ('stringValue' in value) return value.stringValue;
   if ('boolValue' in value) return value.boolValue;
@@ -686,20 +727,23 @@ function decodeValue(value: unknown): unknown {
   if ('bytesValue' in value) return value.bytesValue;
   if ('arrayValue' in value) {
     const values = isRecord(value.arrayValue) && Array.isArray(value.arrayValue.values) ? value.arrayValue.values : [];
-    return values.map(decodeValue);
+    return values.map((item) => decodeValue(item, depth + 1));
   }
   if ('kvlistValue' in value) {
     const values =
       isRecord(value.kvlistValue) && Array.isArray(value.kvlistValue.values) ? value.kvlistValue.values : [];
-    return decodeAttributes(values.filter(isRecord) as { key: string; value: unknown }[]);
+    return decodeAttributes(values.filter(isRecord) as { key: string; value: unknown }[], depth + 1);
   }
   return undefined;
 }
 
-function decodeAttributes(list: readonly { key: unknown; value: unknown }[] | undefined): Record<string, unknown> {
+function decodeAttributes(
+  list: readonly { key: unknown; value: unknown }[] | undefined,
+  depth = 0,
+): Record<string, unknown> {
   const attributes: Record<string, unknown> = {};
   for (const { key, value } of list ?? []) {
-    if (typeof key === 'string') attributes[key] = decodeValue(value);
+    if (typeof key === 'string') attributes[key] = decodeValue(value, depth);
   }
   return attributes;
 }
@@ -748,8 +792,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function isOtlpHead(file: string, head: string): boolean {
   if (LINE_FILE.test(file)) {
-    const first = head.split('\n').find((line) => line.trim() !== '') ?? '';
-    return /^\s*\{/.test(first) && first.includes('"resourceSpans"');
+    // A damaged first line must not hide the exports after it: any line of the head that starts an export counts.
+    const lines = head.split('\n');
+    const first = lines.find((line) => line.trim() !== '') ?? '';
+    return (
+      first.includes('"resourceSpans"') ||
+      lines.some((line) => /^\s*\{\s*"resourceSpans"\s*:\s*\[/.test(line))
+    );
   }
   return /\.json$/i.test(file) && /^\s*\{[\s\S]*?"resourceSpans"\s*:\s*\[/.test(head);
 }

@@ -2,7 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { describeSchemaError, type Outcome } from '../core/index.js';
-import { type Adapter, eventItem, type ParseItem, type ParseOptions, rejectItem, type SourceUnit } from './adapter.js';
+import {
+  type Adapter,
+  eventItem,
+  type ParsedReject,
+  type ParseItem,
+  type ParseOptions,
+  rejectItem,
+  type SourceUnit,
+} from './adapter.js';
+import { decodeUtf8, stringifyRaw } from './atif.js';
 import { parseJson } from './json-text.js';
 
 const FORMAT = 'swe-agent';
@@ -136,14 +145,26 @@ export function decideSweAgentOutcome(
   return { outcome: 'unknown' };
 }
 
+/**
+ * The evaluation reports already rejected in one import, keyed by the options object that `ingestPaths` hands to every
+ * unit of that import: a broken report is rejected once, not once for each trajectory beside it.
+ */
+const reportedResults = new WeakMap<ParseOptions, Set<string>>();
+
 async function* parseTrajectory(file: string, options: ParseOptions): AsyncGenerator<ParseItem> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     yield rejectItem(FORMAT, file, 'file', `cannot read the trajectory: ${(error as Error).message}`, '');
     return;
   }
+  const decoded = decodeUtf8(bytes);
+  if (!('text' in decoded)) {
+    yield rejectItem(FORMAT, file, decoded.position, decoded.reason, bytes.toString('utf8'));
+    return;
+  }
+  const text = decoded.text;
   const parsed = parseJson(text);
   if (!parsed.ok) {
     yield rejectItem(FORMAT, file, parsed.position, `invalid trajectory JSON: ${parsed.reason}`, text);
@@ -163,7 +184,12 @@ async function* parseTrajectory(file: string, options: ParseOptions): AsyncGener
   const identity = await readRunIdentity(runDirectory);
   const model = options.model ?? identity.model;
   const results = await readEvaluationResults(runDirectory);
-  if (results.reject) yield results.reject;
+  if (results.reject) {
+    const reported = reportedResults.get(options) ?? new Set<string>();
+    reportedResults.set(options, reported);
+    if (!reported.has(results.reject.reject.file ?? '')) yield results.reject;
+    reported.add(results.reject.reject.file ?? '');
+  }
 
   const { info, history } = trajectory.data;
   const stats = info?.model_stats;
@@ -199,7 +225,7 @@ async function* parseTrajectory(file: string, options: ParseOptions): AsyncGener
     const entry = TrajectoryEntry.safeParse(value);
     if (!entry.success) {
       const reason = `trajectory entry is not {action, observation, thought, response}: ${describeSchemaError(entry.error)}`;
-      yield rejectItem(FORMAT, file, position, reason, JSON.stringify(value) ?? String(value));
+      yield rejectItem(FORMAT, file, position, reason, stringifyRaw(value));
       continue;
     }
     yield* stepEvents(runId, index + 1, entry.data, commands, model, source(position));
@@ -310,10 +336,22 @@ async function readRunIdentity(runDirectory: string): Promise<{ model?: string; 
 
 async function readEvaluationResults(
   runDirectory: string,
-): Promise<{ value?: EvaluationResults; file?: string; reject?: ParseItem }> {
+): Promise<{ value?: EvaluationResults; file?: string; reject?: ParsedReject }> {
   for (const file of [join(runDirectory, 'results', 'results.json'), join(runDirectory, 'results.json')]) {
-    const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
+    const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) =>
+      error.code === 'ENOENT' ? undefined : error,
+    );
+    if (bytes === undefined) continue;
+    if (bytes instanceof Error) {
+      const reason = `cannot read the evaluation results, outcomes left unknown: ${bytes.message}`;
+      return { reject: rejectItem(FORMAT, file, 'file', reason, '') };
+    }
+    const decoded = decodeUtf8(bytes);
+    if (!('text' in decoded)) {
+      const reason = `${decoded.reason}; outcomes left unknown`;
+      return { reject: rejectItem(FORMAT, file, decoded.position, reason, bytes.toString('utf8')) };
+    }
+    const text = decoded.text;
     const parsed = parseJson(text);
     if (!parsed.ok) {
       const reason = `invalid evaluation results JSON, outcomes left unknown: ${parsed.reason}`;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { type Adapter, eventItem, type ParseItem, type ParseOptions, rejectItem, type SourceUnit } from './adapter.js';
+import { decodeUtf8, stringifyRaw } from './atif.js';
 import { parseJson } from './json-text.js';
 
 const FORMAT = 'swe-bench';
@@ -35,13 +36,19 @@ export function modelFromRunDirectory(name: string): string {
 }
 
 async function* parseEvalResults(file: string, options: ParseOptions): AsyncGenerator<ParseItem> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     yield rejectItem(FORMAT, file, 'file', `cannot read the outcomes file: ${(error as Error).message}`, '');
     return;
   }
+  const decoded = decodeUtf8(bytes);
+  if (!('text' in decoded)) {
+    yield rejectItem(FORMAT, file, decoded.position, decoded.reason, bytes.toString('utf8'));
+    return;
+  }
+  const text = decoded.text;
   const parsed = parseJson(text);
   if (!parsed.ok) {
     yield rejectItem(FORMAT, file, parsed.position, `invalid outcomes JSON: ${parsed.reason}`, text);
@@ -59,8 +66,10 @@ async function* parseEvalResults(file: string, options: ParseOptions): AsyncGene
   for (const [instanceId, resolved] of Object.entries(document)) {
     const position = `[${JSON.stringify(instanceId)}]`;
     if (typeof resolved !== 'boolean') {
-      const reason = `expected true or false for instance ${instanceId}, got ${JSON.stringify(resolved)}`;
-      yield rejectItem(FORMAT, file, position, reason, JSON.stringify({ [instanceId]: resolved }));
+      const found = stringifyRaw(resolved);
+      const shown = found.length > 80 ? `${found.slice(0, 80)}…` : found;
+      const reason = `expected true or false for instance ${instanceId}, got ${shown}`;
+      yield rejectItem(FORMAT, file, position, reason, stringifyRaw({ [instanceId]: resolved }));
       continue;
     }
     if (instanceId.trim() === '') {

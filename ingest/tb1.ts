@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { describeSchemaError, type Outcome } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
+import { decodeUtf8, stringifyRaw } from './atif.js';
 
 const FORMAT = 'tb1';
 
@@ -471,6 +472,7 @@ async function* emitEpisodes(
     if (read.kind === 'missing') continue;
     if (read.kind === 'invalid') {
       yield read.reject;
+      yield* rejectUnusedScreen(trialDirectory, episodes, index);
       continue;
     }
     const parsed = EpisodeResponse.safeParse(read.value);
@@ -481,6 +483,7 @@ async function* emitEpisodes(
         `not a Terminus response: ${describeSchemaError(parsed.error)}`,
         read.value,
       );
+      yield* rejectUnusedScreen(trialDirectory, episodes, index);
       continue;
     }
     const response: EpisodeResponse = parsed.data;
@@ -538,6 +541,26 @@ async function* emitEpisodes(
       data: compact({ step, callId: lastCallId, output: screen.text, error: timeoutNote(screen.text) }),
     });
   }
+}
+
+/**
+ * The terminal an episode's commands produced is the result of its last call; when the episode's response is rejected
+ * there is no call to attach it to, and it gets a reject of its own that says so instead of vanishing.
+ */
+async function* rejectUnusedScreen(
+  trialDirectory: string,
+  episodes: Episode[],
+  index: number,
+): AsyncGenerator<ParseItem> {
+  const next = episodes[index + 1];
+  const screen = next
+    ? await readText(join(next.directory, 'prompt.txt'), `episode-${next.number}/prompt.txt`)
+    : await readAgentScreen(trialDirectory);
+  if (screen.kind === 'invalid') yield screen.reject;
+  if (screen.kind !== 'read') return;
+  const episode = `episode-${episodes[index]?.number}`;
+  const reason = `not loaded: the terminal after ${episode}, whose response.json was rejected, has no tool call to belong to`;
+  yield rejectItem(FORMAT, screen.file, screen.position, reason, screen.text);
 }
 
 /** Terminus tells the model when a blocking command did not finish; that is the step's error. */
@@ -770,9 +793,9 @@ async function readText(file: string, position: string): Promise<TextRead> {
 
 /** Reads and parses a JSON file; a missing file is not an error, an unreadable or invalid one becomes a reject. */
 async function readJson(file: string, position: string): Promise<JsonRead> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     if (isMissing(error)) return { kind: 'missing' };
     return {
@@ -780,6 +803,12 @@ async function readJson(file: string, position: string): Promise<JsonRead> {
       reject: rejectItem(FORMAT, file, position, `cannot read the file: ${(error as Error).message}`, ''),
     };
   }
+  const decoded = decodeUtf8(bytes);
+  if (!('text' in decoded)) {
+    const reason = `${decoded.reason} (${decoded.position})`;
+    return { kind: 'invalid', reject: rejectItem(FORMAT, file, position, reason, bytes.toString('utf8')) };
+  }
+  const text = decoded.text;
   try {
     return { kind: 'parsed', value: JSON.parse(text) };
   } catch (error) {
@@ -793,7 +822,7 @@ async function readJson(file: string, position: string): Promise<JsonRead> {
 }
 
 function reject(file: string, position: string, reason: string, value: unknown): ParseItem {
-  return rejectItem(FORMAT, file, position, reason, JSON.stringify(value) ?? String(value));
+  return rejectItem(FORMAT, file, position, reason, stringifyRaw(value));
 }
 
 function isMissing(error: unknown): boolean {

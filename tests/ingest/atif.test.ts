@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../core/index.js';
 import { atifAdapter, trajectoryToEvents } from '../../ingest/atif.js';
+import { ingestFiles } from '../fuzz/regression.js';
 import { collect } from '../support/collect.js';
 import { hasSharedTraces, sharedTracesDir, sharedTracesSkipReason } from '../support/shared-traces.js';
 
@@ -301,3 +302,46 @@ function listJson(directory: string): string[] {
     return name.endsWith('.json') ? [path] : [];
   });
 }
+
+describe('ATIF: bugs found by fuzzing (tests/fuzz)', () => {
+  const trajectory =
+    '{"schema_version":"ATIF-v1.6","session_id":"s1","agent":{"name":"a","version":"1","model_name":"m"},"steps":[{"step_id":1,"source":"user","message":"hi"},{"step_id":2,"source":"agent","message":"ok","tool_calls":[{"tool_call_id":"c1","function_name":"bash","arguments":{"command":"ls"}}]}]}';
+
+  it('rejects a trajectory that is not valid UTF-8, naming the byte, instead of loading replacement characters', async () => {
+    const bytes = Buffer.from(trajectory, 'utf8');
+    const broken = Buffer.concat([bytes.subarray(0, 60), Buffer.from([0xc3, 0x28]), bytes.subarray(60)]);
+    const { events, rejects } = await ingestFiles({ 'a.trajectory.json': broken, 'b.trajectory.json': trajectory });
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]?.file).toMatch(/a\.trajectory\.json$/);
+    expect(rejects[0]?.position).toBe('line 1 column 61');
+    expect(rejects[0]?.reason).toMatch(/^not valid UTF-8: byte 0xC3 at byte offset 60/);
+    expect(events.filter((event) => event.source_file.endsWith('b.trajectory.json'))).toHaveLength(5);
+  });
+
+  it('rejects a step whose tool arguments are nested thousands of levels deep instead of crashing the import', async () => {
+    const deep = `${'['.repeat(5000)}1${']'.repeat(5000)}`;
+    const text = trajectory.replace('{"command":"ls"}', `{"command":${deep}}`);
+    const { events, rejects } = await ingestFiles({ 'deep.trajectory.json': text });
+    expect(rejects.map((reject) => [reject.position, reject.reason])).toEqual([
+      [
+        'steps[1].tool_calls[0]',
+        'a value in this record is nested deeper than 256 levels, which cannot be stored; flatten it or leave it out',
+      ],
+    ]);
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'step-create', 'run-end']);
+  });
+
+  it('rejects the continuation of a rejected trajectory instead of dropping it without a word', async () => {
+    const { rejects } = await ingestFiles({
+      'run/trajectory.json': trajectory.slice(0, 40),
+      'run/trajectory.cont-1.json': trajectory,
+    });
+    expect(rejects.map((reject) => [reject.file.split('/').at(-1), reject.position])).toEqual([
+      ['trajectory.cont-1.json', '(file)'],
+      ['trajectory.json', 'end of file'],
+    ]);
+    expect(rejects[0]?.reason).toBe(
+      'not read: it continues trajectory.json, which was rejected; fix that file and import again',
+    );
+  });
+});

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../core/index.js';
 import { decideOutcome, harborAdapter } from '../../ingest/harbor.js';
+import { ingestFiles } from '../fuzz/regression.js';
 import { collect } from '../support/collect.js';
 import { hasSharedTraces, sharedTracesDir, sharedTracesSkipReason } from '../support/shared-traces.js';
 
@@ -237,3 +238,19 @@ describe.skipIf(!hasSharedTraces)(
     });
   },
 );
+
+describe('Harbor: bugs found by fuzzing (tests/fuzz)', () => {
+  it('rejects the continuation of a trial trajectory that was rejected, and still loads the trial', async () => {
+    const trial = 'job/task__abc';
+    const { rejects, events } = await ingestFiles({
+      [`${trial}/result.json`]: JSON.stringify({ id: 'trial-1', task_name: 'task', trial_name: 'task__abc' }),
+      [`${trial}/agent/trajectory.json`]: '',
+      [`${trial}/agent/trajectory.cont-1.json`]: '{"schema_version": "ATIF-v1.6", "steps": []}',
+    });
+    expect(rejects.map((reject) => [reject.file.split('/').at(-1), reject.position])).toEqual([
+      ['trajectory.cont-1.json', '(file)'],
+      ['trajectory.json', 'end of file'],
+    ]);
+    expect(events.map((event) => event.id)).toEqual(['harbor:trial-1#start', 'harbor:trial-1#end']);
+  });
+});

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TraceEvent } from '../../core/index.js';
 import { otelAdapter, parseOtlpTraces } from '../../ingest/otel.js';
+import { ingestFiles } from '../fuzz/regression.js';
 import { collect } from '../support/collect.js';
 
 const fixtures = resolve(import.meta.dirname, '../fixtures/otel');
@@ -256,5 +257,53 @@ describe('otelAdapter: a trace split across files', () => {
     for (const item of parts.flat()) {
       if (item.kind === 'event') expect(TraceEvent.safeParse(item.event).success).toBe(true);
     }
+  });
+});
+
+describe('OTel: bugs found by fuzzing (tests/fuzz)', () => {
+  const exportLine = JSON.stringify({
+    resourceSpans: [
+      {
+        scopeSpans: [
+          {
+            spans: [{ traceId: 't1', spanId: 's1', name: 'invoke_agent a', startTimeUnixNano: '1700000000000000000' }],
+          },
+        ],
+      },
+    ],
+  });
+
+  it('still reads a JSON-lines export whose first line is damaged, and rejects that line', async () => {
+    const { rejects, events, summary } = await ingestFiles({ 'spans.jsonl': `{"resourceSp\n${exportLine}\n` });
+    expect(summary.skipped).toEqual([]);
+    expect(rejects.map((reject) => reject.position)).toEqual(['line 1']);
+    expect(events.map((event) => event.id)).toEqual(['otel:t1#start', 'otel:t1#end']);
+  });
+
+  it('rejects a span whose attribute value is nested thousands of levels deep instead of crashing', async () => {
+    let value: unknown = { stringValue: 'x' };
+    for (let level = 0; level < 500; level++) value = { arrayValue: { values: [value] } };
+    const document = JSON.parse(exportLine);
+    document.resourceSpans[0].scopeSpans[0].spans.push({
+      traceId: 't1',
+      spanId: 's2',
+      parentSpanId: 's1',
+      name: 'deep',
+      startTimeUnixNano: '1700000000000000001',
+      attributes: [{ key: 'k', value: '__deep__' }],
+    });
+    const text = JSON.stringify(document).replace('"__deep__"', () => JSON.stringify(value));
+    expect(text.length).toBeGreaterThan(10_000);
+    const items = parseOtlpTraces(JSON.parse(text), 'deep.json');
+    const rejected = items
+      .filter((item) => item.kind === 'reject')
+      .map((item) => item.kind === 'reject' && item.reject);
+    expect(rejected).toEqual([
+      expect.objectContaining({
+        position: 'resourceSpans[0].scopeSpans[0].spans[1]',
+        reason: 'malformed span: an attribute value is nested deeper than 64 levels',
+      }),
+    ]);
+    expect(items.filter((item) => item.kind === 'event')).toHaveLength(2);
   });
 });

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../core/index.js';
 import { decideSweAgentOutcome, sweAgentAdapter } from '../../ingest/swe-agent.js';
+import { ingestFiles } from '../fuzz/regression.js';
 import { collect } from '../support/collect.js';
 import { hasSharedTraces, sharedTracesDir } from '../support/shared-traces.js';
 
@@ -200,5 +201,34 @@ describe.skipIf(!hasSharedTraces)('real SWE-agent trajectories', () => {
       completionTokens: 326,
       costUsd: 0.53839,
     });
+  });
+});
+
+describe('SWE-agent: bugs found by fuzzing (tests/fuzz)', () => {
+  const traj = JSON.stringify({
+    trajectory: [{ action: 'ls', observation: 'a.py', thought: 'look' }],
+    info: { exit_status: 'submitted' },
+  });
+
+  it('rejects a broken results.json once per import, so that the summary counts what ingest_rejects holds', async () => {
+    const { summary, rejects, events } = await ingestFiles({
+      'run/trajs/x__y-1.traj': traj,
+      'run/trajs/x__y-2.traj': traj,
+      'run/trajs/x__y-3.traj': traj,
+      'run/results/results.json': '{"resolved": [',
+    });
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]?.reason).toMatch(/^invalid evaluation results JSON, outcomes left unknown/);
+    expect(summary.totals.rejects).toBe(1);
+    expect(events.filter((event) => event.type === 'run-start')).toHaveLength(3);
+  });
+
+  it('rejects a .traj file that is not valid UTF-8 with its position', async () => {
+    const bytes = Buffer.from(traj);
+    const broken = Buffer.concat([bytes.subarray(0, 30), Buffer.from([0xff]), bytes.subarray(30)]);
+    const { rejects, events } = await ingestFiles({ 'run/trajs/x__y-1.traj': broken });
+    expect(events).toHaveLength(0);
+    expect(rejects.map((reject) => reject.position)).toEqual(['line 1 column 31']);
+    expect(rejects[0]?.reason).toMatch(/^not valid UTF-8: byte 0xFF at byte offset 30/);
   });
 });

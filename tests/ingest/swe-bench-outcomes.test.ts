@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../core/index.js';
 import { modelFromRunDirectory, sweBenchOutcomesAdapter } from '../../ingest/swe-bench-outcomes.js';
+import { ingestFiles } from '../fuzz/regression.js';
 import { collect } from '../support/collect.js';
 import { hasSharedTraces, sharedTracesDir } from '../support/shared-traces.js';
 
@@ -110,5 +111,20 @@ describe.skipIf(!hasSharedTraces)('real SWE-bench Pro outcomes', () => {
     expect(ends.filter((end) => end.data.outcome === 'passed')).toHaveLength(counts.passed);
     expect(ends.filter((end) => end.data.outcome === 'failed')).toHaveLength(counts.runs - counts.passed);
     expect(ofType(events, 'run-start')[0]?.data.dataset).toBe('swe-bench-pro');
+  });
+});
+
+describe('SWE-bench outcomes: bugs found by fuzzing (tests/fuzz)', () => {
+  it('rejects an entry whose value is nested thousands of levels deep instead of crashing the import', async () => {
+    const deep = `${'['.repeat(5000)}true${']'.repeat(5000)}`;
+    const { rejects, events } = await ingestFiles({
+      'swe-bench-pro/run-a/eval_results.json': `{"org__repo-1": true, "org__repo-2": ${deep}}`,
+    });
+    expect(events.map((event) => event.id)).toEqual([
+      'swe-bench:run-a:org__repo-1#start',
+      'swe-bench:run-a:org__repo-1#end',
+    ]);
+    expect(rejects.map((reject) => reject.position)).toEqual(['["org__repo-2"]']);
+    expect(rejects[0]?.reason).toMatch(/^expected true or false for instance org__repo-2, got \(value not shown/);
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../core/index.js';
 import type { SourceUnit } from '../../ingest/adapter.js';
 import { tb1Adapter } from '../../ingest/tb1.js';
+import { ingestFiles } from '../fuzz/regression.js';
 import { collect } from '../support/collect.js';
 import { hasSharedTraces, sharedTracesDir, sharedTracesSkipReason } from '../support/shared-traces.js';
 
@@ -267,6 +268,8 @@ describe('tb1Adapter on broken input', async () => {
     expect(rejects.map((reject) => [basename(reject.file ?? ''), reject.position])).toEqual([
       ['results.json', 'whole file'],
       ['response.json', 'episode-0/response.json'],
+      // The terminal episode-0's commands produced has no call to belong to once episode-0 is rejected.
+      ['prompt.txt', 'episode-1/prompt.txt'],
     ]);
     expect(rejects[0]?.reason).toMatch(/^truncated JSON/);
     expect(rejects[0]?.raw).toContain('"hello-wor');
@@ -348,5 +351,28 @@ describe.skipIf(!hasSharedTraces)(realTracesTitle, () => {
     }
     expect(Object.keys(expected)).toHaveLength(13);
     expect(actual).toEqual(expected);
+  });
+});
+
+describe('TB1: bugs found by fuzzing (tests/fuzz)', () => {
+  it('rejects the terminal after a rejected episode instead of dropping it without a word', async () => {
+    const trial = 'hello/hello.1-of-1.2025-01-01__00-00-00';
+    const record = { trial_name: 'hello.1-of-1.2025-01-01__00-00-00', task_id: 'hello', is_resolved: true };
+    const { rejects, events } = await ingestFiles({
+      'run/run_metadata.json': JSON.stringify({ run_id: 'r1' }),
+      'run/results.json': JSON.stringify({ results: [record] }),
+      [`run/${trial}/results.json`]: JSON.stringify(record),
+      [`run/${trial}/agent-logs/episode-0/response.json`]: '{"commands": [{"keystrokes": "ls\\n"}]',
+      [`run/${trial}/agent-logs/episode-1/prompt.txt`]: 'a.txt',
+      [`run/${trial}/agent-logs/episode-1/response.json`]: '{"commands": [], "is_task_complete": true}',
+    });
+    expect(rejects.map((reject) => [reject.file.split('/').slice(-2).join('/'), reject.position])).toEqual([
+      ['episode-0/response.json', 'episode-0/response.json'],
+      ['episode-1/prompt.txt', 'episode-1/prompt.txt'],
+    ]);
+    expect(rejects[1]?.reason).toBe(
+      'not loaded: the terminal after episode-0, whose response.json was rejected, has no tool call to belong to',
+    );
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'run-end']);
   });
 });
