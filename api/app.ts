@@ -9,7 +9,7 @@ import { listProposals, listValidations } from '../validator/index.js';
 import { registerCliRoute } from './cli-route.js';
 import { registerDashboard } from './dashboard.js';
 import { DEFAULT_IMPORT_LIMITS, fileNameFromDisposition, type ImportLimits, importUpload } from './import.js';
-import { receiveArrowEvents, receiveEvents, receiveTraces } from './ingest.js';
+import { appendReceived, prepareEvents, receiveArrowEvents, receiveTraces } from './ingest.js';
 import { registerJobRoutes } from './jobs.js';
 import { openApiDocument } from './openapi.js';
 import { HttpProblem, type Problem, problem, toProblem } from './problem.js';
@@ -69,6 +69,16 @@ export function createApp(options: AppOptions): Hono {
 
   // The dashboard's page and scripts hold no data; it asks for the token and sends it with each API call.
   registerDashboard(app);
+
+  // Events posted in bulk are appended at once and their runs projected together: after a short while, or before
+  // any other request (a read sees every event acknowledged before it, in `runs`, `steps` and `tool_calls` too).
+  const projections = coalescedProjections(log, exclusive);
+  app.use('*', async (context, next) => {
+    const appending = context.req.method === 'POST' && context.req.path === '/v1/events';
+    if (!appending) await projections.flush();
+    await next();
+  });
+
   const shared: RouteContext = { log, exclusive };
   // The local CLI's route checks a token of its own (and loopback), whatever token the API has.
   registerCliRoute(app, shared);
@@ -111,7 +121,13 @@ export function createApp(options: AppOptions): Hono {
       return context.json(await exclusive(() => receiveArrowEvents(log, bytes, 'POST /v1/events')));
     }
     const body = new Uint8Array(await context.req.arrayBuffer());
-    return context.json(await exclusive(() => receiveEvents(log, body, 'POST /v1/events')));
+    // Validated and staged before its turn, so the next request is parsed while DuckDB appends this one.
+    const prepared = prepareEvents(log, body, 'POST /v1/events');
+    const receipt = await exclusive(() =>
+      appendReceived(log, prepared, { deferProjections: true, singleThread: false }),
+    );
+    projections.appended();
+    return context.json(receipt);
   });
 
   const importLimits: ImportLimits = { ...DEFAULT_IMPORT_LIMITS, ...options.importLimits };
@@ -291,6 +307,44 @@ function integerParameter(text: string | undefined, name: string, fallback: numb
     throw new HttpProblem(400, 'Bad Request', `Parameter ${name}=${text} must be a whole number from 0 to ${maximum}.`);
   }
   return value;
+}
+
+/** How long projections may lag behind appended events when no other request asks for them. */
+const PROJECTION_DELAY_MS = 200;
+
+/**
+ * Projections derived for many appended batches at once: `appended` schedules them (at most `PROJECTION_DELAY_MS`
+ * later), `flush` derives them now if any are pending. A failure leaves them pending for the next try (and `open`).
+ */
+function coalescedProjections(
+  log: EventLog,
+  exclusive: <T>(task: () => Promise<T>) => Promise<T>,
+): { appended: () => void; flush: () => Promise<void> } {
+  let pending = false;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = async () => {
+    if (!pending) return;
+    await exclusive(async () => {
+      if (!pending) return;
+      pending = false;
+      try {
+        await log.projectPending();
+      } catch (error) {
+        pending = true;
+        throw error;
+      }
+    });
+  };
+  const appended = () => {
+    pending = true;
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      flush().catch(() => undefined);
+    }, PROJECTION_DELAY_MS);
+    timer.unref();
+  };
+  return { appended, flush };
 }
 
 /** Runs tasks one after another, in the order they were queued; a failed task does not stop the ones after it. */

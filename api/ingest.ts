@@ -1,4 +1,10 @@
-import { describeSchemaError, type EventLog, type RejectedRecord, TraceEvent } from '../core/index.js';
+import {
+  describeSchemaError,
+  type EventLog,
+  type RejectedRecord,
+  type StagingBatch,
+  TraceEvent,
+} from '../core/index.js';
 import { parseOtlpTraces } from '../ingest/otel.js';
 import { readArrowEvents } from './arrow.js';
 
@@ -16,26 +22,67 @@ export interface EventsReceipt {
  * with the refused lines, which are kept in `ingest_rejects` (format `http`, position `line N`) so nothing is lost.
  */
 export async function receiveEvents(log: EventLog, body: string | Uint8Array, source: string): Promise<EventsReceipt> {
-  const events: TraceEvent[] = [];
-  const rejects: RejectedRecord[] = [];
+  return appendReceived(log, prepareEvents(log, body, source));
+}
+
+/** A request's events, validated and staged, waiting for their turn on the log. */
+export interface PreparedEvents {
+  readonly batch: StagingBatch;
+  readonly rejected: EventsReceipt['rejected'];
+}
+
+/**
+ * Validates and stages a body's events without touching the database, so that a server can prepare the next request
+ * while DuckDB appends the one before (`appendReceived`, one at a time).
+ */
+export function prepareEvents(log: EventLog, body: string | Uint8Array, source: string): PreparedEvents {
+  const batch = log.createBatch();
   const rejected: EventsReceipt['rejected'] = [];
-  const lines = typeof body === 'string' ? body.split('\n') : decodeLines(body);
-  for (let index = 0; index < lines.length; index++) {
-    const line = lines[index] as string | NotUtf8;
-    if (typeof line !== 'string') {
-      rejected.push({ line: index + 1, reason: line.reason });
-      rejects.push({ format: FORMAT, file: source, position: `line ${index + 1}`, reason: line.reason, raw: line.raw });
-      continue;
+  const reject = (line: number, reason: string, raw: string) => {
+    rejected.push({ line, reason });
+    batch.addReject({ format: FORMAT, file: source, position: `line ${line}`, reason, raw });
+  };
+  try {
+    const lines = typeof body === 'string' ? body.split('\n') : decodeLines(body);
+    for (let index = 0; index < lines.length; index++) {
+      const line = lines[index] as string | NotUtf8;
+      if (typeof line !== 'string') {
+        reject(index + 1, line.reason, line.raw);
+        continue;
+      }
+      const text = line.replace(/\r$/, '');
+      if (text.trim() === '') continue;
+      const parsed = parseLine(text);
+      if (typeof parsed === 'string') {
+        reject(index + 1, parsed, text);
+        continue;
+      }
+      batch.addEvent(
+        {
+          json: JSON.stringify(parsed),
+          format: parsed.source?.format ?? 'native',
+          file: parsed.source?.file,
+          position: parsed.source?.position,
+        },
+        parsed.runId,
+        parsed.id,
+      );
     }
-    const text = line.replace(/\r$/, '');
-    if (text.trim() === '') continue;
-    const reason = parseLine(text, events);
-    if (reason === undefined) continue;
-    rejected.push({ line: index + 1, reason });
-    rejects.push({ format: FORMAT, file: source, position: `line ${index + 1}`, reason, raw: text });
+  } catch (error) {
+    batch.dispose();
+    throw error;
   }
-  const result = await log.appendEvents(events, rejects);
-  return { accepted: result.appended, duplicates: result.duplicates, rejected };
+  return { batch, rejected };
+}
+
+/** Appends prepared events (and their rejects) in one transaction. */
+export async function appendReceived(
+  log: EventLog,
+  prepared: PreparedEvents,
+  options: { deferProjections?: boolean; singleThread?: boolean } = {},
+): Promise<EventsReceipt> {
+  const result = await log.append(prepared.batch, options);
+  return { accepted: result.appended, duplicates: result.duplicates, rejected: prepared.rejected };
 }
 
 /** A line whose bytes are not UTF-8: refused with the offset of the first bad byte, kept with the bad bytes replaced. */
@@ -100,8 +147,8 @@ function isUtf8Prefix(bytes: Uint8Array): boolean {
   return false;
 }
 
-/** Adds the line's event to `events`, or returns why it was refused. */
-function parseLine(text: string, events: TraceEvent[]): string | undefined {
+/** The line's event, or why it was refused. */
+function parseLine(text: string): TraceEvent | string {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -110,8 +157,7 @@ function parseLine(text: string, events: TraceEvent[]): string | undefined {
   }
   const parsed = TraceEvent.safeParse(value);
   if (!parsed.success) return `event does not match its schema: ${describeSchemaError(parsed.error)}`;
-  events.push(parsed.data);
-  return undefined;
+  return parsed.data;
 }
 
 /** What `POST /v1/events` answers for an Arrow table: as for NDJSON, with refused rows by their row number (from 0). */

@@ -208,11 +208,15 @@ export class EventLog {
    * `deferProjections` (an import, which calls `projectPending` once at the end) the batch's runs are left for later;
    * otherwise their projection rows are derived in the same transaction.
    */
-  async append(batch: StagingBatch, options: { deferProjections?: boolean } = {}): Promise<AppendResult> {
+  async append(
+    batch: StagingBatch,
+    options: { deferProjections?: boolean; singleThread?: boolean } = {},
+  ): Promise<AppendResult> {
     batch.seal();
-    // The caller of deferred appends parses the next batch meanwhile on the JavaScript thread, so a second DuckDB thread
-    // would compete with it for the same cores; `projectPending` gives DuckDB all of them back.
-    await this.database.limitThreads(options.deferProjections ? 1 : undefined);
+    // The caller of deferred appends (an import) parses the next batch meanwhile on the JavaScript thread, so a second
+    // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back. A server,
+    // whose JavaScript thread mostly waits, keeps them (`singleThread: false`).
+    await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
     try {
       return await this.database.transaction(async () => {
         const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch) : {};

@@ -6,3 +6,4 @@ export { rebuildProjections, updateProjections } from './projections.js';
 export { seededRandom } from './random.js';
 export { PROJECTION_TABLES, type ProjectionTable } from './schema.js';
 export { createStagingFolder } from './scratch.js';
+export type { StagingBatch } from './staging.js';

@@ -76,6 +76,13 @@ describe('POST /v1/events', () => {
     expect(await count('SELECT count(DISTINCT id) AS n FROM events')).toBe(10_000);
     const stored = new Set((await log.query<{ id: string }>('SELECT id FROM events')).map((row) => row.id));
     expect(events.every((event) => stored.has(event.id))).toBe(true);
+    // The next request sees every acknowledged event in the projections too (derived for the batches together).
+    const listed = (await (await app.request('/v1/runs?outcome=passed&limit=100')).json()) as {
+      total: number;
+      runs: { step_count: number }[];
+    };
+    expect(listed.total).toBe(50);
+    expect(listed.runs.every((run) => run.step_count === 66)).toBe(true);
     expect(await count("SELECT count(*) AS n FROM runs WHERE outcome = 'passed' AND step_count = 66")).toBe(50);
 
     const again = await app.request('/v1/events', { method: 'POST', body: ndjson(events.slice(0, 1000)) });
