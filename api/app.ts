@@ -322,9 +322,11 @@ function coalescedProjections(
 ): { appended: () => void; flush: () => Promise<void> } {
   let pending = false;
   let timer: NodeJS.Timeout | undefined;
-  const flush = async () => {
-    if (!pending) return;
-    await exclusive(async () => {
+  // The latest derivation queued: a request that finds nothing pending still waits for one that is under way.
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    if (!pending) return inFlight;
+    const task = exclusive(async () => {
       if (!pending) return;
       pending = false;
       try {
@@ -334,6 +336,8 @@ function coalescedProjections(
         throw error;
       }
     });
+    inFlight = task.catch(() => undefined);
+    return task;
   };
   const appended = () => {
     pending = true;

@@ -156,10 +156,15 @@ export class StagingBatch {
   }
 }
 
-/** A reject's id: the same record rejected again (a re-import) is kept once. */
+/**
+ * A reject's id: the same record rejected again (a re-import) is kept once. The raw text is part of it, so that two
+ * different records refused at the same place (line 3 of two HTTP requests) are both kept.
+ */
 function rejectId(reject: RejectedRecord): string {
   return createHash('sha256')
-    .update(`${reject.format}\u0000${reject.file ?? ''}\u0000${reject.position ?? ''}\u0000${reject.reason}`)
+    .update(
+      `${reject.format}\u0000${reject.file ?? ''}\u0000${reject.position ?? ''}\u0000${reject.reason}\u0000${reject.raw}`,
+    )
     .digest('hex')
     .slice(0, 32);
 }
