@@ -51,6 +51,11 @@ export interface Adapter {
    * arrays of items, which saves a promise per record.
    */
   parse(unit: SourceUnit, options: ParseOptions): AsyncIterable<ParseItem | readonly ParseItem[]>;
+  /**
+   * The other files that parsing `file` reads by path (sub-agent and continuation trajectories): an import leaves them
+   * out as units of their own, so each is read once.
+   */
+  linkedFiles?(file: string): Promise<string[]>;
 }
 
 /** Builds a reject item; positions read like `line 12` or `steps[3].tool_calls[0]`. */

@@ -13,6 +13,7 @@ import {
   type ToolResulted,
 } from '../core/index.js';
 import { type Adapter, eventItem, type ParseItem, rejectItem, type SourceUnit } from './adapter.js';
+import { firstInvalidUtf8Byte } from './json-text.js';
 
 const FORMAT = 'atif';
 const MAX_ID_LENGTH = 512;
@@ -425,7 +426,9 @@ export async function* readTrajectoryFile(
 /**
  * Standalone ATIF trajectory files: any JSON whose `schema_version` starts with "ATIF". A continuation or sub-agent
  * file with its parent trajectory beside it (`trajectory.cont-1.json` next to `trajectory.json`) is left to the
- * parent, which reads it as a linked run; claiming it too would import it twice under two run ids.
+ * parent, which reads it as a linked run; claiming it too would import it twice under two run ids. Sub-agent and
+ * continuation files referenced by path under other names are found through `linkedFiles`: the orchestrator leaves
+ * out the units that another trajectory of the same import reads.
  */
 export const atifAdapter: Adapter = {
   format: FORMAT,
@@ -438,7 +441,39 @@ export const atifAdapter: Adapter = {
   async *parse(unit: SourceUnit): AsyncIterable<ParseItem | readonly ParseItem[]> {
     yield* readTrajectoryFile(unit.path, { format: FORMAT });
   },
+  linkedFiles: linkedTrajectoryFiles,
 };
+
+/**
+ * The trajectory files that reading `file` reads too, as `readTrajectoryFile` follows them: the continuations and
+ * sub-agents it references by path (its own and those of its embedded sub-agents) that exist. Empty when the file
+ * cannot be read as a trajectory, since its references are then not followed either. Most trajectories reference no
+ * file, which a byte search finds without parsing.
+ */
+export async function linkedTrajectoryFiles(file: string): Promise<string[]> {
+  const absolute = resolve(file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(absolute);
+  } catch {
+    return [];
+  }
+  if (bytes.indexOf('"trajectory_path"') === -1 && bytes.indexOf('"continued_trajectory_ref"') === -1) return [];
+  const decoded = decodeUtf8(bytes);
+  if (!('text' in decoded)) return [];
+  try {
+    const events = trajectoryToEvents(JSON.parse(decoded.text), {
+      format: FORMAT,
+      file: absolute,
+      runId: FORMAT,
+      resolveReference: (reference) => resolveTrajectoryReference(absolute, reference),
+    });
+    return events.references.map((reference) => reference.file);
+  } catch {
+    // Nested too deeply to parse: the import rejects the file, and follows none of its references.
+    return [];
+  }
+}
 
 /** Reads and parses a JSON file; an unreadable file, bytes that are no UTF-8 or invalid JSON become a reject a user can act on. */
 export async function readJsonFile(
@@ -486,32 +521,6 @@ export function decodeUtf8(bytes: Buffer): { text: string } | { position: string
     position,
     reason: `not valid UTF-8: byte 0x${hex} at byte offset ${offset} is no part of a UTF-8 character; save or export the file as UTF-8 and import it again`,
   };
-}
-
-/** The offset of the first byte that starts an invalid or incomplete UTF-8 sequence (RFC 3629), or the length. */
-function firstInvalidUtf8Byte(bytes: Buffer): number {
-  let index = 0;
-  while (index < bytes.length) {
-    const lead = bytes[index] as number;
-    if (lead < 0x80) {
-      index++;
-      continue;
-    }
-    const following =
-      lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
-    if (following === 0) return index;
-    // The second byte's range excludes overlong forms, surrogates and code points above U+10FFFF.
-    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
-    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
-    const second = bytes[index + 1];
-    if (second === undefined || second < low || second > high) return index;
-    for (let next = 2; next <= following; next++) {
-      const byte = bytes[index + next];
-      if (byte === undefined || byte < 0x80 || byte > 0xbf) return index;
-    }
-    index += following + 1;
-  }
-  return bytes.length;
 }
 
 /**

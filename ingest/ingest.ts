@@ -72,13 +72,14 @@ export async function ingestPaths(
 ): Promise<IngestSummary> {
   const forced = options.format === undefined ? undefined : requireAdapter(options.format);
   const skipped: IngestSummary['skipped'] = [];
-  const units: PlannedUnit[] = [];
+  let units: PlannedUnit[] = [];
   for (const path of paths) {
     const absolute = resolve(path);
     const info = await stat(absolute).catch(() => undefined);
     if (!info) throw new UserError(`Cannot ingest ${path}: no such file or directory.`);
     await planUnits(absolute, info.isDirectory(), forced, true, units, skipped);
   }
+  units = await leaveOutLinkedUnits(units);
   const batch = new BatchWriter(log, options.batchSize ?? DEFAULT_BATCH_SIZE);
   let unitsDone = 0;
   let lastReport = Date.now();
@@ -159,6 +160,64 @@ async function planUnits(
       await planUnits(join(path, entry.name), entry.isDirectory(), forced, false, units, skipped);
     }
   }
+}
+
+/** An adapter whose files may read other files as linked runs (an ATIF trajectory reads its sub-agents by path). */
+type LinkedFilesOf = (file: string) => Promise<string[]>;
+
+function linkedFilesOf(adapter: Adapter): LinkedFilesOf | undefined {
+  return adapter.linkedFiles?.bind(adapter);
+}
+
+/**
+ * Leaves out the file units that another unit of the same format reads as linked files: an ATIF sub-agent file
+ * referenced by path is read by its parent, as a run linked to it; read standalone as well, it would be imported a
+ * second time under another run id, and its rejects counted twice. A unit is left out only when a unit that is kept
+ * reads it, directly or through other linked files, so files that only reference each other in a cycle still load.
+ */
+async function leaveOutLinkedUnits(units: PlannedUnit[]): Promise<PlannedUnit[]> {
+  const linking = units.filter((unit) => !unit.isDirectory && linkedFilesOf(unit.adapter) !== undefined);
+  if (linking.length === 0) return units;
+  const linked = new Map<string, Promise<string[]>>();
+  const linkedOf = (adapter: Adapter, file: string): Promise<string[]> => {
+    const key = `${adapter.format}\u0000${file}`;
+    let files = linked.get(key);
+    if (!files) {
+      files = (linkedFilesOf(adapter) as LinkedFilesOf)(file);
+      linked.set(key, files);
+    }
+    return files;
+  };
+  const referenced = new Set<string>();
+  for (const unit of linking) {
+    for (const file of await linkedOf(unit.adapter, unit.path)) referenced.add(`${unit.adapter.format}\u0000${file}`);
+  }
+  if (referenced.size === 0) return units;
+  const covered = new Set<string>();
+  const cover = async (unit: PlannedUnit) => {
+    const queue = [unit.path];
+    while (queue.length > 0) {
+      const file = queue.pop() as string;
+      const key = `${unit.adapter.format}\u0000${file}`;
+      if (covered.has(key)) continue;
+      covered.add(key);
+      queue.push(...(await linkedOf(unit.adapter, file)));
+    }
+  };
+  const kept = new Set<PlannedUnit>();
+  const keyOf = (unit: PlannedUnit) => `${unit.adapter.format}\u0000${unit.path}`;
+  for (const unit of linking) {
+    if (referenced.has(keyOf(unit))) continue;
+    kept.add(unit);
+    await cover(unit);
+  }
+  for (const unit of linking) {
+    if (covered.has(keyOf(unit))) continue;
+    kept.add(unit);
+    await cover(unit);
+  }
+  const left = new Set(linking.filter((unit) => !kept.has(unit)));
+  return units.filter((unit) => !left.has(unit));
 }
 
 async function readHead(file: string): Promise<string> {

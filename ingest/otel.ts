@@ -795,10 +795,7 @@ function isOtlpHead(file: string, head: string): boolean {
     // A damaged first line must not hide the exports after it: any line of the head that starts an export counts.
     const lines = head.split('\n');
     const first = lines.find((line) => line.trim() !== '') ?? '';
-    return (
-      first.includes('"resourceSpans"') ||
-      lines.some((line) => /^\s*\{\s*"resourceSpans"\s*:\s*\[/.test(line))
-    );
+    return first.includes('"resourceSpans"') || lines.some((line) => /^\s*\{\s*"resourceSpans"\s*:\s*\[/.test(line));
   }
   return /\.json$/i.test(file) && /^\s*\{[\s\S]*?"resourceSpans"\s*:\s*\[/.test(head);
 }

@@ -344,4 +344,37 @@ describe('ATIF: bugs found by fuzzing (tests/fuzz)', () => {
       'not read: it continues trajectory.json, which was rejected; fix that file and import again',
     );
   });
+
+  it("imports a sub-agent file referenced by path once, as its parent's linked run, and counts its reject once", async () => {
+    const linked = join(fixtures, 'linked');
+    const files = {
+      'linked/trajectory.json': readFileSync(join(linked, 'trajectory.json')),
+      'linked/trajectory.cont-1.json': readFileSync(join(linked, 'trajectory.cont-1.json')),
+      'linked/subagents/review.json': readFileSync(join(linked, 'subagents/review.json')),
+    };
+    const whole = await ingestFiles(files);
+    const reviewEvents = whole.events.filter((event) => event.source_file.endsWith('subagents/review.json'));
+    // run-start, two steps, run-end: once, not a second time as a standalone run.
+    expect(reviewEvents.map((event) => event.type)).toEqual(['run-start', 'step-create', 'step-create', 'run-end']);
+    expect(whole.summary.totals.units).toBe(1);
+
+    const review = files['linked/subagents/review.json'].toString('utf8');
+    const broken = await ingestFiles({ ...files, 'linked/subagents/review.json': review.slice(0, 120) });
+    expect(broken.rejects.map((reject) => [reject.file.split('/').slice(-2).join('/'), reject.position])).toEqual([
+      ['subagents/review.json', 'end of file'],
+    ]);
+    expect(broken.summary.totals.rejects).toBe(broken.rejects.length);
+  });
+
+  it('still imports a referenced sub-agent file on its own when its parent is not imported or cannot be read', async () => {
+    const review = readFileSync(join(fixtures, 'linked/subagents/review.json'));
+    const alone = await ingestFiles({ 'subagents/review.json': review });
+    expect(alone.events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'step-create', 'run-end']);
+    const brokenParent = await ingestFiles({
+      'linked/trajectory.json': readFileSync(join(fixtures, 'linked/trajectory.json')).subarray(0, 200),
+      'linked/subagents/review.json': review,
+    });
+    expect(brokenParent.events.filter((event) => event.source_file.endsWith('review.json'))).toHaveLength(4);
+    expect(brokenParent.rejects.map((reject) => reject.file.split('/').at(-1))).toEqual(['trajectory.json']);
+  });
 });

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventLog } from '../../core/index.js';
 import { ingestPaths } from '../../ingest/ingest.js';
+import { ingestFiles } from '../fuzz/regression.js';
 
 const fixture = resolve(import.meta.dirname, '../fixtures/native/events.ndjson');
 
@@ -63,5 +65,76 @@ describe('native NDJSON ingest', () => {
       'Cannot ingest /no/such/file.ndjson: no such file or directory.',
     );
     expect(await log.countEvents()).toBe(0);
+  });
+});
+
+describe('native NDJSON: bugs found by fuzzing (tests/fuzz)', () => {
+  const original = readFileSync(fixture);
+  const insert = (at: number, bytes: number[]) =>
+    Buffer.concat([original.subarray(0, at), Buffer.from(bytes), original.subarray(at)]);
+  const fixtureEvents = 7;
+
+  it('reads a file whose first line is damaged: that line is rejected at line 1, the rest loads', async () => {
+    // A NUL byte inside the first line's "type" key: the line no longer names an event type.
+    const { summary, events, rejects } = await ingestFiles({ 'events.ndjson': insert(18, [0]) });
+    expect(summary.skipped).toEqual([]);
+    expect(events.map((event) => event.id)).not.toContain('n1#start');
+    expect(events).toHaveLength(fixtureEvents - 1);
+    expect(rejects.map((reject) => reject.position)).toEqual(['line 1', 'line 11', 'line 4', 'line 7']);
+    expect(rejects[0]?.reason).toMatch(/^invalid JSON: /);
+    expect(summary.totals.rejects).toBe(rejects.length);
+  });
+
+  it('reads a file whose first event is longer than the head that detection looks at', async () => {
+    const long = 'x'.repeat(10_000);
+    // The type comes after a long task name, beyond the first 4 KiB of the file.
+    const first = `{"id":"long#start","runId":"native:long","data":{"task":"${long}"},"type":"run-start"}`;
+    const { summary, events } = await ingestFiles({ 'long.ndjson': `${first}\n${original.toString('utf8')}` });
+    expect(summary.skipped).toEqual([]);
+    expect(events.map((event) => event.id)).toContain('long#start');
+    expect(events).toHaveLength(fixtureEvents + 1);
+  });
+
+  it('rejects a line that is not valid UTF-8 at its line, naming the byte, instead of loading U+FFFD', async () => {
+    // 0xC3 0x28 inside the message of line 2 (a lead byte without its continuation byte).
+    const at = original.indexOf('Summing');
+    const lineStart = original.lastIndexOf(10, at) + 1;
+    const { events, rejects } = await ingestFiles({ 'events.ndjson': insert(at, [0xc3, 0x28]) });
+    expect(events.map((event) => event.id)).not.toContain('n1#step-1');
+    expect(events).toHaveLength(fixtureEvents - 1);
+    const reject = rejects.find((entry) => entry.position === 'line 2');
+    expect(reject?.reason).toBe(
+      `the line is not valid UTF-8 (first bad byte at offset ${at - lineStart}); save or export the file as UTF-8 and import it again`,
+    );
+    const stored = await ingestFiles({ 'events.ndjson': original });
+    expect(stored.events.find((event) => event.id === 'n1#step-1')).toBeDefined();
+  });
+
+  it('rejects bytes that are not UTF-8 in a line cut between two read chunks and in an unterminated last line', async () => {
+    // Just under 1 MiB of valid lines first, so that the bad line straddles the reader's 1 MiB chunk boundary.
+    const filler = Array.from(
+      { length: 2_500 },
+      (_, index) =>
+        `{"id":"f#${index}","runId":"native:f","type":"step-create","data":{"step":${index + 1},"role":"agent","message":"${'m'.repeat(300)}"}}`,
+    ).join('\n');
+    const prefix = '{"id":"f#bad","runId":"native:f","type":"step-create","data":{"step":0,"role":"agent","message":"';
+    // The bad byte of the first bad line is the first byte of the second chunk.
+    const straddling = Buffer.from(`${prefix}${'a'.repeat((1 << 20) - filler.length - 1 - prefix.length)}`);
+    const unterminated = Buffer.from(`${prefix}a`);
+    const content = Buffer.concat([
+      Buffer.from(`${filler}\n`),
+      straddling,
+      Buffer.from([0xff]),
+      Buffer.from('"}}\n'),
+      unterminated,
+      Buffer.from([0xe2, 0x82]),
+    ]);
+    expect(filler.length + 1 + straddling.length).toBe(1 << 20);
+    const { events, rejects } = await ingestFiles({ 'big.ndjson': content });
+    expect(events).toHaveLength(2_500);
+    expect(rejects.map((reject) => [reject.position, reject.reason.split(';')[0]])).toEqual([
+      ['line 2501', `the line is not valid UTF-8 (first bad byte at offset ${straddling.length})`],
+      ['line 2502', `the line is not valid UTF-8 (first bad byte at offset ${unterminated.length})`],
+    ]);
   });
 });
