@@ -3,6 +3,7 @@ import {
   type EventLog,
   type RejectedRecord,
   type StagingBatch,
+  stageTraceEvent,
   TraceEvent,
 } from '../core/index.js';
 import { parseOtlpTraces } from '../ingest/otel.js';
@@ -57,16 +58,7 @@ export function prepareEvents(log: EventLog, body: string | Uint8Array, source: 
         reject(index + 1, parsed, text);
         continue;
       }
-      batch.addEvent(
-        {
-          json: JSON.stringify(parsed),
-          format: parsed.source?.format ?? 'native',
-          file: parsed.source?.file,
-          position: parsed.source?.position,
-        },
-        parsed.runId,
-        parsed.id,
-      );
+      stageTraceEvent(batch, parsed);
     }
   } catch (error) {
     batch.dispose();

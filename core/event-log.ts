@@ -125,6 +125,20 @@ WHERE NOT EXISTS (SELECT 1 FROM ingest_rejects existing WHERE existing.id = stag
  * rows of the runs it touched are committed together, so a crash loses at most the batch in flight, and a re-run adds
  * exactly what is missing (event ids come from the source, so nothing is added twice).
  */
+/** Adds an event given as a value to a batch, with its source (or `native`, when it names none). */
+export function stageTraceEvent(batch: StagingBatch, event: TraceEvent): void {
+  batch.addEvent(
+    {
+      json: JSON.stringify(event),
+      format: event.source?.format ?? 'native',
+      file: event.source?.file,
+      position: event.source?.position,
+    },
+    event.runId,
+    event.id,
+  );
+}
+
 /**
  * The folder under which this process stages batches (one subfolder per open log). DuckDB reads staged batches from
  * here, so a database whose file access is restricted (`Database.restrictFileAccess`) must allow it.
@@ -187,18 +201,7 @@ export class EventLog {
     options: { deferProjections?: boolean } = {},
   ): Promise<AppendResult> {
     const batch = this.createBatch();
-    for (const event of events) {
-      batch.addEvent(
-        {
-          json: JSON.stringify(event),
-          format: event.source?.format ?? 'native',
-          file: event.source?.file,
-          position: event.source?.position,
-        },
-        event.runId,
-        event.id,
-      );
-    }
+    for (const event of events) stageTraceEvent(batch, event);
     for (const reject of rejects) batch.addReject(reject);
     return this.append(batch, options);
   }

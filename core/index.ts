@@ -1,6 +1,13 @@
 export { Database, type Row, type SqlValue } from './database.js';
 export { describeEnvironmentFailure, InputError, SelfharnessError, SystemError, UserError } from './errors.js';
-export { type AppendResult, EventLog, type RejectedRecord, type StagedEvent, stagingRoot } from './event-log.js';
+export {
+  type AppendResult,
+  EventLog,
+  type RejectedRecord,
+  type StagedEvent,
+  stageTraceEvent,
+  stagingRoot,
+} from './event-log.js';
 export * from './events.js';
 export { rebuildProjections, updateProjections } from './projections.js';
 export { seededRandom } from './random.js';

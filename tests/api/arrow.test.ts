@@ -1,30 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { DataType, Table, TimestampMillisecond, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/index.js';
 import { EventLog, type TraceEvent } from '../../core/index.js';
 import { sampleRun } from '../support/events.js';
+import { type ServedApp, serveApp } from '../support/http-app.js';
 
 let folder: string;
 let log: EventLog;
-let server: { url: string; stop: () => Promise<void> };
+let server: ServedApp;
 
 beforeEach(async () => {
   folder = mkdtempSync(join(tmpdir(), 'selfharness-api-arrow-'));
   log = await EventLog.open(join(folder, 'log.duckdb'));
   const app = createApp({ log });
-  server = await new Promise((resolvePromise) => {
-    const listening = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
-      resolvePromise({
-        url: `http://127.0.0.1:${info.port}`,
-        stop: () => new Promise((done) => listening.close(() => done())),
-      });
-    });
-  });
+  server = await serveApp(app);
 });
 
 afterEach(async () => {

@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installAnalytics } from '../../analytics/index.js';
 import { createApp } from '../../api/index.js';
 import { EventLog } from '../../core/index.js';
 import { sampleRun } from '../support/events.js';
+import { type ServedApp, serveApp } from '../support/http-app.js';
 
 /**
  * Bad input over real HTTP: malformed OTLP, bodies over the limit, deeply nested JSON, bytes that are not UTF-8. Each
@@ -17,7 +16,7 @@ import { sampleRun } from '../support/events.js';
 
 let folder: string;
 let log: EventLog;
-let server: ServerType;
+let served: ServedApp;
 let base: string;
 const BODY_LIMIT = 256 * 1024;
 
@@ -26,14 +25,12 @@ beforeAll(async () => {
   log = await EventLog.open(join(folder, 'log.duckdb'));
   await installAnalytics(log.database);
   const app = createApp({ log, bodyLimitBytes: BODY_LIMIT });
-  await new Promise<void>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveApp(app);
+  base = served.url;
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await served.stop();
   log.close();
   rmSync(folder, { recursive: true, force: true });
 });

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installAnalytics } from '../../analytics/index.js';
 import { createApp } from '../../api/index.js';
 import { EventLog } from '../../core/index.js';
+import { type ServedApp, serveApp } from '../support/http-app.js';
 
 /**
  * A client posts 100,000 events over HTTP in batches, with a bad line in every batch: every line is answered, accepted
@@ -21,7 +20,7 @@ const CONNECTIONS = 4;
 
 let folder: string;
 let log: EventLog;
-let server: ServerType;
+let served: ServedApp;
 let base: string;
 
 beforeAll(async () => {
@@ -29,14 +28,12 @@ beforeAll(async () => {
   log = await EventLog.open(join(folder, 'log.duckdb'));
   await installAnalytics(log.database);
   const app = createApp({ log });
-  await new Promise<void>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveApp(app);
+  base = served.url;
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await served.stop();
   log.close();
   rmSync(folder, { recursive: true, force: true });
 });

@@ -1,8 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installAnalytics } from '../../analytics/index.js';
 import { createApp, restrictServerFileAccess } from '../../api/index.js';
@@ -10,6 +8,7 @@ import { cancelRunningJobs, EMPTY_TALLY, type Job, tallyTrials } from '../../api
 import { EventLog } from '../../core/index.js';
 import { findBubblewrap } from '../../tasks/index.js';
 import { readJobTrialRuns, trialKey } from '../../validator/index.js';
+import { type ServedApp, serveApp } from '../support/http-app.js';
 
 const NO_BUBBLEWRAP = findBubblewrap() === undefined;
 if (NO_BUBBLEWRAP)
@@ -33,7 +32,7 @@ const SMALL_JOB = {
 
 let folder: string;
 let log: EventLog;
-let server: ServerType;
+let served: ServedApp;
 let address: string;
 
 beforeEach(async () => {
@@ -43,18 +42,14 @@ beforeEach(async () => {
   // As `selfharness serve` does: the job's mining must work under the server's file restrictions.
   await restrictServerFileAccess(log);
   const app = createApp({ log });
-  address = await new Promise<string>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
-      resolve(`http://127.0.0.1:${info.port}`),
-    );
-  });
+  served = await serveApp(app);
+  address = served.url;
 });
 
 afterEach(async () => {
   // A test that failed halfway leaves no job writing to a log about to be closed, nor a stream holding the server.
   await cancelRunningJobs();
-  (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await served.stop();
   log.close();
   rmSync(folder, { recursive: true, force: true });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../support/cli.js';
+import { runCli, startServe } from '../support/cli.js';
 import { sampleRun } from '../support/events.js';
 
 let folder: string;
@@ -18,19 +18,7 @@ afterEach(() => {
 describe('selfharness serve', () => {
   it('serves the API on a loopback port: events posted over HTTP are in the log after it stops', async () => {
     const database = join(folder, 'log.duckdb');
-    const child = startCli(['--db', database, 'serve', '--port', '0']);
-    let stderr = '';
-    child.stderr?.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolvePromise) => child.on('close', resolvePromise));
-    const address = await new Promise<string>((resolvePromise, reject) => {
-      let stdout = '';
-      child.stdout?.on('data', (chunk) => {
-        stdout += chunk;
-        const match = stdout.match(/API on (http:\/\/127\.0\.0\.1:\d+)/);
-        if (match?.[1]) resolvePromise(match[1]);
-      });
-      child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
-    });
+    const { child, url: address, exited } = await startServe(database);
     try {
       const body = `${sampleRun('served-run', 'failed')
         .map((event) => JSON.stringify(event))

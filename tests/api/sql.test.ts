@@ -1,13 +1,12 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { installAnalytics } from '../../analytics/index.js';
 import { createApp, restrictServerFileAccess } from '../../api/index.js';
 import { EventLog } from '../../core/index.js';
 import { sampleRun } from '../support/events.js';
+import { serveApp } from '../support/http-app.js';
 
 let folder: string;
 let log: EventLog;
@@ -23,17 +22,8 @@ function closeLog(): void {
   rmSync(folder, { recursive: true, force: true });
 }
 
-/** Starts the app on a free loopback port, as `selfharness serve` does; returns its address and a stop function. */
-async function startServer(app: ReturnType<typeof createApp>): Promise<{ url: string; stop: () => Promise<void> }> {
-  return new Promise((resolvePromise) => {
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
-      resolvePromise({
-        url: `http://127.0.0.1:${info.port}`,
-        stop: () => new Promise((done) => server.close(() => done())),
-      });
-    });
-  });
-}
+/** Starts the app on a free loopback port, as `selfharness serve` does. */
+const startServer = serveApp;
 
 async function postSql(url: string, sql: string, query = ''): Promise<Response> {
   return fetch(`${url}/v1/sql${query}`, {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptCliCommands } from '../../api/cli-route.js';
 import { createApp } from '../../api/index.js';
 import { EventLog } from '../../core/index.js';
-import { binPath, type CliResult, runCli, startCli } from '../support/cli.js';
+import { type CliResult, runCli, type ServeProcess, startServe } from '../support/cli.js';
 import { weaknessEvents } from '../support/mining-log.js';
 
 const fixtures = resolve(import.meta.dirname, '../fixtures');
@@ -39,48 +39,15 @@ afterAll(() => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-/** Runs the CLI like `runCli`, from a chosen working folder. */
-function runCliIn(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [binPath, ...args], { cwd, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
 async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
   const result = await runCli(args, { ...serverEnvironment, ...env });
   outputs.push(result.stdout, result.stderr);
   return result;
 }
 
-/** Starts `serve --port 0` and waits for its address. */
-async function startServer(
-  database: string,
-  extra: readonly string[] = [],
-): Promise<{
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}> {
-  const child = startCli(['--db', database, 'serve', '--port', '0', ...extra], serverEnvironment);
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolvePromise) => child.on('close', resolvePromise));
-  const url = await new Promise<string>((resolvePromise, reject) => {
-    let stdout = '';
-    child.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-      const match = stdout.match(/API on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (match?.[1]) resolvePromise(match[1]);
-    });
-    child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
-  });
-  return { child, url, exited };
+/** Starts `serve --port 0` with the test's environment and waits for its address. */
+function startServer(database: string, extra: readonly string[] = []): Promise<ServeProcess> {
+  return startServe(database, extra, serverEnvironment);
 }
 
 describe('selfharness commands while `selfharness serve` owns the database', () => {
@@ -140,17 +107,20 @@ describe('selfharness commands while `selfharness serve` owns the database', () 
     const client = join(folder, 'client');
     mkdirSync(join(client, 'traces'), { recursive: true });
     copyFileSync(join(fixtures, 'atif', 'multi-step.json'), join(client, 'traces', 'multi-step.json'));
-    const ingested = await runCliIn(client, ['--db', '../log.duckdb', '--json', 'ingest', 'traces'], serverEnvironment);
+    const ingested = await runCli(['--db', '../log.duckdb', '--json', 'ingest', 'traces'], serverEnvironment, {
+      cwd: client,
+    });
     outputs.push(ingested.stdout, ingested.stderr);
     expect(ingested.code, ingested.stderr).toBe(0);
     const summary = JSON.parse(ingested.stdout) as { totals: { runs: number; appended: number } };
     expect(summary.totals.runs).toBe(1);
     expect(summary.totals.appended).toBeGreaterThan(0);
 
-    const counted = await runCliIn(client, ['--json', 'sql', 'select count(*) as n from runs'], {
-      ...serverEnvironment,
-      SELFHARNESS_DB: '../log.duckdb',
-    });
+    const counted = await runCli(
+      ['--json', 'sql', 'select count(*) as n from runs'],
+      { ...serverEnvironment, SELFHARNESS_DB: '../log.duckdb' },
+      { cwd: client },
+    );
     outputs.push(counted.stdout, counted.stderr);
     expect(counted.code, counted.stderr).toBe(0);
     expect(JSON.parse(counted.stdout)).toEqual([{ n: 3 + weaknessRuns }]);
