@@ -21,6 +21,8 @@ interface SharedInstance {
   instance: DuckDBInstance;
   readOnly: boolean;
   users: number;
+  /** The last write queued by `writeExclusively` on any connection of the instance. */
+  writes: Promise<unknown>;
 }
 
 /**
@@ -74,7 +76,12 @@ export class Database {
     } catch (error) {
       throw describeOpenError(absolute, error);
     }
-    const shared: SharedInstance = { instance, readOnly: options.readOnly === true, users: 0 };
+    const shared: SharedInstance = {
+      instance,
+      readOnly: options.readOnly === true,
+      users: 0,
+      writes: Promise.resolve(),
+    };
     const database = await Database.attach(absolute, shared);
     if (absolute !== ':memory:') {
       try {
@@ -185,6 +192,17 @@ export class Database {
     if (threads === this.threads) return;
     await this.run(threads === undefined ? 'RESET threads' : `SET threads = ${Math.max(1, Math.floor(threads))}`);
     this.threads = threads;
+  }
+
+  /**
+   * Runs `work` when the writes queued before it on every connection of this database in this process are done. The
+   * log numbers its events from the highest number it holds, so two appends on two connections (a server's requests
+   * and a job it runs) must not interleave.
+   */
+  async writeExclusively<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.shared.writes.then(work);
+    this.shared.writes = result.catch(() => undefined);
+    return result;
   }
 
   /** Runs `work` in one transaction: everything it wrote is committed together, or nothing is. */

@@ -219,19 +219,21 @@ export class EventLog {
     // The caller of deferred appends (an import) parses the next batch meanwhile on the JavaScript thread, so a second
     // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back. A server,
     // whose JavaScript thread mostly waits, keeps them (`singleThread: false`).
-    await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
     try {
-      return await this.database.transaction(async () => {
-        const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch) : {};
-        const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
-        if (!options.deferProjections) await this.projectPendingEvents();
-        let rejected = 0;
-        if (batch.rejects.length > 0) {
-          const countBefore = await this.countRows('ingest_rejects');
-          await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
-          rejected = (await this.countRows('ingest_rejects')) - countBefore;
-        }
-        return { appended, duplicates: batch.eventCount + batch.repeated - appended, rejected, appendedByFormat };
+      return await this.database.writeExclusively(async () => {
+        await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
+        return this.database.transaction(async () => {
+          const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch) : {};
+          const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
+          if (!options.deferProjections) await this.projectPendingEvents();
+          let rejected = 0;
+          if (batch.rejects.length > 0) {
+            const countBefore = await this.countRows('ingest_rejects');
+            await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
+            rejected = (await this.countRows('ingest_rejects')) - countBefore;
+          }
+          return { appended, duplicates: batch.eventCount + batch.repeated - appended, rejected, appendedByFormat };
+        });
       });
     } finally {
       batch.dispose();
@@ -243,8 +245,10 @@ export class EventLog {
    * with `deferProjections`, or of an import that a crash cut short), in one transaction. Returns the number of runs.
    */
   async projectPending(): Promise<number> {
-    await this.database.limitThreads(undefined);
-    return this.database.transaction(() => this.projectPendingEvents());
+    return this.database.writeExclusively(async () => {
+      await this.database.limitThreads(undefined);
+      return this.database.transaction(() => this.projectPendingEvents());
+    });
   }
 
   private async projectPendingEvents(): Promise<number> {
@@ -312,7 +316,7 @@ export class EventLog {
 
   /** Recomputes all projections from the log. */
   async rebuild(): Promise<number> {
-    return rebuildProjections(this.database);
+    return this.database.writeExclusively(() => rebuildProjections(this.database));
   }
 
   async query<T extends Row = Row>(sql: string, values?: SqlValue[]): Promise<T[]> {

@@ -85,6 +85,30 @@ describe('event log', () => {
     expect(rows.map((row) => Number(row.seq))).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
   });
 
+  it('keeps one sequence when two connections of this process append at the same time (a server and its job)', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'selfharness-two-writers-'));
+    const path = join(folder, 'log.duckdb');
+    const first = await EventLog.open(path);
+    const second = await EventLog.open(path);
+    try {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          (index % 2 === 0 ? first : second).appendEvents(sampleRun(`writer-${index}`), [], {
+            deferProjections: index % 3 === 0,
+          }),
+        ),
+      );
+      await second.projectPending();
+      const rows = await first.query<{ seq: bigint }>('SELECT seq FROM events ORDER BY seq');
+      expect(rows.map((row) => Number(row.seq))).toEqual(Array.from({ length: 90 }, (_, index) => index + 1));
+      const runs = await first.query<{ n: bigint }>('SELECT count(*) AS n FROM runs');
+      expect(Number(runs[0]?.n)).toBe(10);
+    } finally {
+      second.close();
+      first.close();
+    }
+  });
+
   it('adds nothing when the same events arrive again, in another batch or twice in one', async () => {
     await log.appendEvents(sampleRun('r1'));
     const again = await log.appendEvents([...sampleRun('r1'), ...sampleRun('r2'), ...sampleRun('r2')]);
