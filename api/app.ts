@@ -123,9 +123,7 @@ export function createApp(options: AppOptions): Hono {
     const body = new Uint8Array(await context.req.arrayBuffer());
     // Validated and staged before its turn, so the next request is parsed while DuckDB appends this one.
     const prepared = prepareEvents(log, body, 'POST /v1/events');
-    const receipt = await exclusive(() =>
-      appendReceived(log, prepared, { deferProjections: true, singleThread: false }),
-    );
+    const receipt = await exclusive(() => appendReceived(log, prepared, { deferProjections: true }));
     projections.appended();
     return context.json(receipt);
   });
@@ -309,12 +307,12 @@ function integerParameter(text: string | undefined, name: string, fallback: numb
   return value;
 }
 
-/** How long projections may lag behind appended events when no other request asks for them. */
+/** How long after the last appended batch its projections are derived, when no other request asks for them first. */
 const PROJECTION_DELAY_MS = 200;
 
 /**
- * Projections derived for many appended batches at once: `appended` schedules them (at most `PROJECTION_DELAY_MS`
- * later), `flush` derives them now if any are pending. A failure leaves them pending for the next try (and `open`).
+ * Projections derived for many appended batches at once: `appended` schedules them (`PROJECTION_DELAY_MS` after the
+ * last append), `flush` derives them now if any are pending. A failure leaves them pending for the next try (and `open`).
  */
 function coalescedProjections(
   log: EventLog,
@@ -339,9 +337,10 @@ function coalescedProjections(
     inFlight = task.catch(() => undefined);
     return task;
   };
+  // Under a steady stream of batches the projections wait for a pause (or a read), and are then derived at once.
   const appended = () => {
     pending = true;
-    if (timer) return;
+    if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
       flush().catch(() => undefined);

@@ -217,8 +217,8 @@ export class EventLog {
   ): Promise<AppendResult> {
     batch.seal();
     // The caller of deferred appends (an import) parses the next batch meanwhile on the JavaScript thread, so a second
-    // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back. A server,
-    // whose JavaScript thread mostly waits, keeps them (`singleThread: false`).
+    // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back.
+    // `singleThread: false` keeps them all for the append too.
     try {
       return await this.database.writeExclusively(async () => {
         await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
