@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import {
   describeSchemaError,
   type EventLog,
@@ -6,6 +7,7 @@ import {
   stageTraceEvent,
   TraceEvent,
 } from '../core/index.js';
+import { firstInvalidUtf8Byte } from '../ingest/json-text.js';
 import { parseOtlpTraces } from '../ingest/otel.js';
 import { readArrowEvents } from './arrow.js';
 
@@ -18,14 +20,6 @@ export interface EventsReceipt {
   rejected: { line: number; reason: string }[];
 }
 
-/**
- * Validates each line of an NDJSON body as a `TraceEvent`; the valid ones are appended in one transaction together
- * with the refused lines, which are kept in `ingest_rejects` (format `http`, position `line N`) so nothing is lost.
- */
-export async function receiveEvents(log: EventLog, body: string | Uint8Array, source: string): Promise<EventsReceipt> {
-  return appendReceived(log, prepareEvents(log, body, source));
-}
-
 /** A request's events, validated and staged, waiting for their turn on the log. */
 export interface PreparedEvents {
   readonly batch: StagingBatch;
@@ -33,8 +27,9 @@ export interface PreparedEvents {
 }
 
 /**
- * Validates and stages a body's events without touching the database, so that a server can prepare the next request
- * while DuckDB appends the one before (`appendReceived`, one at a time).
+ * Validates each line of an NDJSON body as a `TraceEvent` and stages the valid ones together with the refused lines
+ * (kept in `ingest_rejects`, format `http`, position `line N`, so nothing is lost), without touching the database: a
+ * server prepares the next request while DuckDB appends the one before (`appendReceived`, one at a time).
  */
 export function prepareEvents(log: EventLog, body: string | Uint8Array, source: string): PreparedEvents {
   const batch = log.createBatch();
@@ -83,60 +78,30 @@ interface NotUtf8 {
   raw: string;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-const lenientUtf8 = new TextDecoder('utf-8');
+const utf8 = new TextDecoder('utf-8');
 
 /**
  * Splits a body into lines. A body that is valid UTF-8 (nearly always) is decoded at once; otherwise each line is
- * decoded on its own, and the lines that are not UTF-8 are refused rather than loaded with replacement characters.
+ * checked on its own, and the lines that are not UTF-8 are refused rather than loaded with replacement characters.
  */
 function decodeLines(body: Uint8Array): (string | NotUtf8)[] {
-  try {
-    return strictUtf8.decode(body).split('\n');
-  } catch {
-    const lines: (string | NotUtf8)[] = [];
-    let start = 0;
-    while (start <= body.length) {
-      let end = body.indexOf(0x0a, start);
-      if (end < 0) end = body.length;
-      const bytes = body.subarray(start, end);
-      try {
-        lines.push(strictUtf8.decode(bytes));
-      } catch {
-        lines.push({
-          reason: `the line is not valid UTF-8 (first bad byte at offset ${firstInvalidByte(bytes)}); send text encoded as UTF-8`,
-          raw: lenientUtf8.decode(bytes),
-        });
-      }
-      start = end + 1;
-    }
-    return lines;
+  if (isUtf8(body)) return utf8.decode(body).split('\n');
+  const lines: (string | NotUtf8)[] = [];
+  for (let start = 0; start <= body.length; ) {
+    const newline = body.indexOf(0x0a, start);
+    const end = newline < 0 ? body.length : newline;
+    const bytes = body.subarray(start, end);
+    lines.push(
+      isUtf8(bytes)
+        ? utf8.decode(bytes)
+        : {
+            reason: `the line is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8Byte(bytes)}); send text encoded as UTF-8`,
+            raw: utf8.decode(bytes),
+          },
+    );
+    start = end + 1;
   }
-}
-
-/** The offset of the first byte at which `bytes` stops being valid UTF-8. */
-function firstInvalidByte(bytes: Uint8Array): number {
-  let low = 0;
-  let high = bytes.length;
-  // The longest valid prefix, by bisection (a prefix cut inside a character also fails, so step back up to 3 bytes).
-  while (low < high) {
-    const middle = Math.ceil((low + high) / 2);
-    if (isUtf8Prefix(bytes.subarray(0, middle))) low = middle;
-    else high = middle - 1;
-  }
-  return low;
-}
-
-function isUtf8Prefix(bytes: Uint8Array): boolean {
-  for (let cut = 0; cut <= 3 && cut <= bytes.length; cut++) {
-    try {
-      strictUtf8.decode(bytes.subarray(0, bytes.length - cut));
-      return true;
-    } catch {
-      // Try the prefix without a possibly cut character.
-    }
-  }
-  return false;
+  return lines;
 }
 
 /** The line's event, or why it was refused. */

@@ -7,6 +7,7 @@ export {
   readVerdict,
   runEndEvent,
   runTrials,
+  runVerifyEvent,
   type TrialOutcomeName,
   type TrialProgress,
   type TrialResult,

@@ -388,13 +388,7 @@ async function runTrial(input: TrialInput): Promise<TrialResult> {
         agentOutcome,
       });
     }
-    const verified: TraceEvent = {
-      id: `${runId}#verify`,
-      runId,
-      type: 'run-verify',
-      time: new Date().toISOString(),
-      data: { reward: verdict.reward, tests: verdict.tests },
-    };
+    const verified = runVerifyEvent(runId, verdict.reward, verdict.tests);
     if (verdict.reward === 1) return end('passed', { reward: 1, agentOutcome }, [verified]);
     const failureReason = agentTimedOut
       ? 'agent_timeout'
@@ -479,6 +473,17 @@ function readCtrf(path: string): TestResult[] {
 
 function lastLines(output: string, count = 3): string {
   return output.trim().split('\n').slice(-count).join(' | ').slice(0, 500);
+}
+
+/** The `run-verify` event of a trial (or a fork of one): the verifier's reward and per-test results. */
+export function runVerifyEvent(runId: string, reward: number, tests: readonly TestResult[]): TraceEvent {
+  return {
+    id: `${runId}#verify`,
+    runId,
+    type: 'run-verify',
+    time: new Date().toISOString(),
+    data: { reward, tests: [...tests] },
+  };
 }
 
 /** The `run-end` event of a trial (or a fork of one): its outcome, reward, reason, the agent's usage and its times. */

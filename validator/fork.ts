@@ -17,6 +17,7 @@ import {
   openSandbox,
   readVerdict,
   runEndEvent,
+  runVerifyEvent,
   type Sandbox,
   type Task,
 } from '../tasks/index.js';
@@ -265,13 +266,7 @@ export async function forkRun(log: EventLog, options: ForkOptions): Promise<Fork
     const verdict = readVerdict(verification.logsFolder);
     if (verdict.reward === undefined)
       return end('invalid', { failureReason: 'verifier_crashed', detail: verdict.problem ?? '', agent });
-    const verified: TraceEvent = {
-      id: `${runId}#verify`,
-      runId,
-      type: 'run-verify',
-      time: new Date().toISOString(),
-      data: { reward: verdict.reward, tests: verdict.tests },
-    };
+    const verified = runVerifyEvent(runId, verdict.reward, verdict.tests);
     if (verdict.reward === 1) return end('passed', { reward: 1, agent }, [verified]);
     const failureReason = agent.finished ? 'tests_failed' : (agent.stopReason ?? 'not_finished');
     return end('failed', { reward: verdict.reward, failureReason, agent }, [verified]);

@@ -1,39 +1,26 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installAnalytics } from '../../analytics/index.js';
-import { createApp } from '../../api/index.js';
-import { EventLog } from '../../core/index.js';
+import type { EventLog } from '../../core/index.js';
 import { sampleRun } from '../support/events.js';
-import { type ServedApp, serveApp } from '../support/http-app.js';
+import { type ServedLog, serveNewLog } from '../support/http-app.js';
 
 /**
  * Bad input over real HTTP: malformed OTLP, bodies over the limit, deeply nested JSON, bytes that are not UTF-8. Each
  * gets a clear answer; the server stays up, and good records beside bad ones still load.
  */
 
-let folder: string;
 let log: EventLog;
-let served: ServedApp;
+let served: ServedLog;
 let base: string;
 const BODY_LIMIT = 256 * 1024;
 
 beforeAll(async () => {
-  folder = mkdtempSync(join(tmpdir(), 'selfharness-api-bad-'));
-  log = await EventLog.open(join(folder, 'log.duckdb'));
-  await installAnalytics(log.database);
-  const app = createApp({ log, bodyLimitBytes: BODY_LIMIT });
-  served = await serveApp(app);
+  served = await serveNewLog('api-bad', { bodyLimitBytes: BODY_LIMIT });
+  log = served.log;
   base = served.url;
 });
 
-afterAll(async () => {
-  await served.stop();
-  log.close();
-  rmSync(folder, { recursive: true, force: true });
-});
+afterAll(() => served.stop());
 
 async function post(path: string, body: string | Uint8Array, type = 'application/json') {
   const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': type }, body });

@@ -1,12 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installAnalytics } from '../../analytics/index.js';
-import { createApp } from '../../api/index.js';
-import { EventLog } from '../../core/index.js';
-import { type ServedApp, serveApp } from '../support/http-app.js';
+import { type ServedLog, serveNewLog } from '../support/http-app.js';
 
 /**
  * A client posts 100,000 events over HTTP in batches, with a bad line in every batch: every line is answered, accepted
@@ -18,25 +12,15 @@ const EVENTS = 100_000;
 const BATCH = 5_000;
 const CONNECTIONS = 4;
 
-let folder: string;
-let log: EventLog;
-let served: ServedApp;
+let served: ServedLog;
 let base: string;
 
 beforeAll(async () => {
-  folder = mkdtempSync(join(tmpdir(), 'selfharness-api-bulk-'));
-  log = await EventLog.open(join(folder, 'log.duckdb'));
-  await installAnalytics(log.database);
-  const app = createApp({ log });
-  served = await serveApp(app);
+  served = await serveNewLog('api-bulk');
   base = served.url;
 });
 
-afterAll(async () => {
-  await served.stop();
-  log.close();
-  rmSync(folder, { recursive: true, force: true });
-});
+afterAll(() => served.stop());
 
 /** Run `r` has 100 events: start, 49 steps with a tool call each (minus one), end. */
 function eventLine(index: number): { id: string; line: string } {

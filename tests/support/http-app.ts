@@ -1,6 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { installAnalytics } from '../../analytics/index.js';
+import { type AppOptions, createApp } from '../../api/index.js';
+import { EventLog } from '../../core/index.js';
 
 /** An app served over real HTTP on a free loopback port. */
 export interface ServedApp {
@@ -24,4 +30,25 @@ export function serveApp(app: Hono): Promise<ServedApp> {
       }),
     );
   });
+}
+
+/** A fresh log in a temporary folder, served by the API over HTTP; `stop` closes both and removes the folder. */
+export interface ServedLog extends ServedApp {
+  readonly log: EventLog;
+}
+
+export async function serveNewLog(prefix: string, options: Omit<AppOptions, 'log'> = {}): Promise<ServedLog> {
+  const folder = mkdtempSync(join(tmpdir(), `selfharness-${prefix}-`));
+  const log = await EventLog.open(join(folder, 'log.duckdb'));
+  await installAnalytics(log.database);
+  const served = await serveApp(createApp({ log, ...options }));
+  return {
+    log,
+    url: served.url,
+    stop: async () => {
+      await served.stop();
+      log.close();
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
 }
