@@ -9,7 +9,7 @@ import { listProposals, listValidations } from '../validator/index.js';
 import { registerCliRoute } from './cli-route.js';
 import { registerDashboard } from './dashboard.js';
 import { DEFAULT_IMPORT_LIMITS, fileNameFromDisposition, type ImportLimits, importUpload } from './import.js';
-import { appendReceived, prepareEvents, receiveArrowEvents, receiveTraces } from './ingest.js';
+import { groupedAppends, prepareEvents, receiveArrowEvents, receiveTraces } from './ingest.js';
 import { registerJobRoutes } from './jobs.js';
 import { openApiDocument } from './openapi.js';
 import { HttpProblem, type Problem, problem, toProblem } from './problem.js';
@@ -72,7 +72,9 @@ export function createApp(options: AppOptions): Hono {
 
   // Events posted in bulk are appended at once and their runs projected together: after a short while, or before
   // any other request (a read sees every event acknowledged before it, in `runs`, `steps` and `tool_calls` too).
-  const projections = coalescedProjections(log, exclusive);
+  // Requests that arrive while the log is busy are appended together, in one transaction.
+  const appends = groupedAppends(log, exclusive, { deferProjections: true });
+  const projections = coalescedProjections(log, exclusive, appends.busy);
   app.use('*', async (context, next) => {
     const appending = context.req.method === 'POST' && context.req.path === '/v1/events';
     if (!appending) await projections.flush();
@@ -123,8 +125,8 @@ export function createApp(options: AppOptions): Hono {
     const body = new Uint8Array(await context.req.arrayBuffer());
     // Validated and staged before its turn, so the next request is parsed while DuckDB appends this one.
     const prepared = prepareEvents(log, body, 'POST /v1/events');
-    const receipt = await exclusive(() => appendReceived(log, prepared, { deferProjections: true }));
-    projections.appended();
+    const receipt = await appends.append(prepared);
+    projections.appended(receipt.accepted);
     return context.json(receipt);
   });
 
@@ -309,16 +311,21 @@ function integerParameter(text: string | undefined, name: string, fallback: numb
 
 /** How long after the last appended batch its projections are derived, when no other request asks for them first. */
 const PROJECTION_DELAY_MS = 200;
+/** Under a stream that never pauses, the projections are still derived once this many events wait for them. */
+const PROJECTION_LAG_EVENTS = 1_000_000;
 
 /**
  * Projections derived for many appended batches at once: `appended` schedules them (`PROJECTION_DELAY_MS` after the
- * last append), `flush` derives them now if any are pending. A failure leaves them pending for the next try (and `open`).
+ * last append, and later while `appending` says more are on their way), `flush` derives them now if any are pending.
+ * A failure leaves them pending for the next try (and `open`).
  */
 function coalescedProjections(
   log: EventLog,
   exclusive: <T>(task: () => Promise<T>) => Promise<T>,
-): { appended: () => void; flush: () => Promise<void> } {
+  appending: () => boolean,
+): { appended: (events: number) => void; flush: () => Promise<void> } {
   let pending = false;
+  let waitingEvents = 0;
   let timer: NodeJS.Timeout | undefined;
   // The latest derivation queued: a request that finds nothing pending still waits for one that is under way.
   let inFlight: Promise<void> = Promise.resolve();
@@ -327,6 +334,7 @@ function coalescedProjections(
     const task = exclusive(async () => {
       if (!pending) return;
       pending = false;
+      waitingEvents = 0;
       try {
         await log.projectPending();
       } catch (error) {
@@ -338,14 +346,20 @@ function coalescedProjections(
     return task;
   };
   // Under a steady stream of batches the projections wait for a pause (or a read), and are then derived at once.
-  const appended = () => {
-    pending = true;
+  const schedule = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
-      flush().catch(() => undefined);
+      if (appending()) schedule();
+      else flush().catch(() => undefined);
     }, PROJECTION_DELAY_MS);
     timer.unref();
+  };
+  const appended = (events: number) => {
+    pending = true;
+    waitingEvents += events;
+    if (waitingEvents >= PROJECTION_LAG_EVENTS) flush().catch(() => undefined);
+    else schedule();
   };
   return { appended, flush };
 }

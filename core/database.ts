@@ -23,6 +23,8 @@ interface SharedInstance {
   users: number;
   /** The last write queued by `writeExclusively` on any connection of the instance. */
   writes: Promise<unknown>;
+  /** The log's highest sequence number as the last append left it (see `Database.knownLastSeq`). */
+  lastSeq?: number;
 }
 
 /**
@@ -216,6 +218,19 @@ export class Database {
       await this.connection.run('ROLLBACK').catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * The event log's highest sequence number as the last append through this instance left it, shared by all its
+   * connections; `undefined` until an append sets it, and after one that failed. Appends take turns
+   * (`writeExclusively`) and no other process can write the file meanwhile, so it spares reading `max(seq)`.
+   */
+  get knownLastSeq(): number | undefined {
+    return this.shared.lastSeq;
+  }
+
+  set knownLastSeq(seq: number | undefined) {
+    this.shared.lastSeq = seq;
   }
 
   /** Closes this connection, and the database file with the last connection to it. */

@@ -26,6 +26,13 @@ export interface RejectedRecord {
   raw: string;
 }
 
+export interface AppendOptions {
+  /** Leave the projections of the appended runs for a later `projectPending` (an import derives them once at its end). */
+  deferProjections?: boolean;
+  /** Append on one DuckDB thread (the default with `deferProjections`), leaving the other cores to the caller. */
+  singleThread?: boolean;
+}
+
 export interface AppendResult {
   /** Events new to the log. */
   appended: number;
@@ -69,11 +76,12 @@ const FIND_KNOWN_RUNS = `
 WITH batch AS (SELECT runId AS run_id FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'}))
 SELECT run_id, min(first_seq) AS first_seq
 FROM (
-  SELECT run_id, first_seq FROM runs
-  UNION ALL SELECT run_id, first_seq FROM unprojected_runs
-  UNION ALL SELECT run_id, seq FROM events WHERE type NOT IN (${runEventTypes.map((type) => `'${type}'`).join(', ')})
+  SELECT run_id, first_seq FROM runs WHERE run_id IN (SELECT run_id FROM batch)
+  UNION ALL SELECT run_id, first_seq FROM unprojected_runs WHERE run_id IN (SELECT run_id FROM batch)
+  UNION ALL SELECT run_id, seq FROM events
+            WHERE run_id IN (SELECT run_id FROM batch)
+              AND type NOT IN (${runEventTypes.map((type) => `'${type}'`).join(', ')})
 )
-WHERE run_id IN (SELECT run_id FROM batch)
 GROUP BY run_id`;
 
 /**
@@ -211,33 +219,60 @@ export class EventLog {
    * `deferProjections` (an import, which calls `projectPending` once at the end) the batch's runs are left for later;
    * otherwise their projection rows are derived in the same transaction.
    */
-  async append(
-    batch: StagingBatch,
-    options: { deferProjections?: boolean; singleThread?: boolean } = {},
-  ): Promise<AppendResult> {
-    batch.seal();
+  async append(batch: StagingBatch, options: AppendOptions = {}): Promise<AppendResult> {
+    const [result] = await this.appendAll([batch], options);
+    return result as AppendResult;
+  }
+
+  /**
+   * Appends several batches in one transaction, each as `append` would one after the other (an event of a later batch
+   * that an earlier one holds is a duplicate), with one result per batch; all of them are kept, or none. A server
+   * appends the requests that arrived while the log was busy this way, with one commit instead of one per request.
+   */
+  async appendAll(batches: readonly StagingBatch[], options: AppendOptions = {}): Promise<AppendResult[]> {
     // The caller of deferred appends (an import) parses the next batch meanwhile on the JavaScript thread, so a second
     // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back.
     // `singleThread: false` keeps them all for the append too.
     try {
+      for (const batch of batches) batch.seal();
       return await this.database.writeExclusively(async () => {
         await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
-        return this.database.transaction(async () => {
-          const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch) : {};
-          const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
-          if (!options.deferProjections) await this.projectPendingEvents();
-          let rejected = 0;
-          if (batch.rejects.length > 0) {
-            const countBefore = await this.countRows('ingest_rejects');
-            await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
-            rejected = (await this.countRows('ingest_rejects')) - countBefore;
-          }
-          return { appended, duplicates: batch.eventCount + batch.repeated - appended, rejected, appendedByFormat };
-        });
+        let lastSeq = this.database.knownLastSeq ?? (await this.lastSeq());
+        try {
+          const results = await this.database.transaction(async () => {
+            const results: AppendResult[] = [];
+            for (const batch of batches) {
+              const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch, lastSeq) : {};
+              const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
+              lastSeq += appended;
+              const rejected = batch.rejects.length > 0 ? await this.loadRejects(batch) : 0;
+              results.push({
+                appended,
+                duplicates: batch.eventCount + batch.repeated - appended,
+                rejected,
+                appendedByFormat,
+              });
+            }
+            if (!options.deferProjections) await this.projectPendingEvents();
+            return results;
+          });
+          this.database.knownLastSeq = lastSeq;
+          return results;
+        } catch (error) {
+          this.database.knownLastSeq = undefined;
+          throw error;
+        }
       });
     } finally {
-      batch.dispose();
+      for (const batch of batches) batch.dispose();
     }
+  }
+
+  /** Keeps the batch's rejected records that `ingest_rejects` does not hold yet; returns how many were new. */
+  private async loadRejects(batch: StagingBatch): Promise<number> {
+    const countBefore = await this.countRows('ingest_rejects');
+    await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
+    return (await this.countRows('ingest_rejects')) - countBefore;
   }
 
   /**
@@ -262,8 +297,7 @@ export class EventLog {
    * batch has events in the log (the common case: a first import), no event can be known already, and the batch goes
    * straight from its file into the log.
    */
-  private async appendStagedEvents(batch: StagingBatch): Promise<Record<string, number>> {
-    const before = await this.lastSeq();
+  private async appendStagedEvents(batch: StagingBatch, before: number): Promise<Record<string, number>> {
     const knownRuns = await this.database.all<{ run_id: string; first_seq: bigint }>(FIND_KNOWN_RUNS, [batch.runsFile]);
     const firstSeq = knownRuns.reduce((lowest, run) => Math.min(lowest, Number(run.first_seq)), before + 1);
     const knownEvents =

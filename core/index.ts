@@ -1,6 +1,7 @@
 export { Database, type Row, type SqlValue } from './database.js';
 export { describeEnvironmentFailure, InputError, SelfharnessError, SystemError, UserError } from './errors.js';
 export {
+  type AppendOptions,
   type AppendResult,
   EventLog,
   type RejectedRecord,

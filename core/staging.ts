@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { RejectedRecord, StagedEvent } from './event-log.js';
 
 const BUFFER_BYTES = 1 << 20;
-const TEXT_CHARS = 1 << 16;
 
 /**
  * A batch on its way into the log, written to NDJSON files as it grows so that a large batch never sits in memory.
@@ -31,7 +30,6 @@ export class StagingBatch {
   private readonly eventsDescriptor: number;
   private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
   private buffered = 0;
-  private text = '';
   /** Events written to the batch (repeats left out). */
   eventCount = 0;
   rejects: RejectedRecord[] = [];
@@ -56,10 +54,11 @@ export class StagingBatch {
     ids.add(id);
     const source = this.indexSource(event.format, event.file ?? null);
     const position = event.position === undefined ? 'null' : JSON.stringify(event.position);
-    this.text += `{"o":${this.eventCount},"s":${source},"p":${position},"e":${event.json}}\n`;
+    this.write(`{"o":${this.eventCount},"s":${source},"p":${position},"e":`);
+    this.write(event.json);
+    this.write('}\n');
     this.eventCount++;
     this.sourceEvents[source] = (this.sourceEvents[source] ?? 0) + 1;
-    if (this.text.length >= TEXT_CHARS) this.encodeText();
   }
 
   addReject(reject: RejectedRecord): void {
@@ -70,7 +69,6 @@ export class StagingBatch {
   seal(): void {
     if (this.sealed) return;
     this.sealed = true;
-    this.encodeText();
     this.flushBuffer();
     closeSync(this.eventsDescriptor);
     writeFileSync(this.runsFile, [...this.idsByRun.keys()].map((runId) => JSON.stringify({ runId })).join('\n'));
@@ -108,13 +106,8 @@ export class StagingBatch {
       rmSync(file, { force: true });
   }
 
-  /**
-   * Encodes the lines gathered so far into the fixed buffer, writing it out when full. Lines are gathered a few dozen
-   * kilobytes at a time: a longer string would survive garbage collections, a shorter one costs a call per line.
-   */
-  private encodeText(): void {
-    const text = this.text;
-    this.text = '';
+  /** Encodes text into the fixed buffer, writing the buffer out first when the text might not fit. */
+  private write(text: string): void {
     if (this.buffered + text.length * 3 > this.buffer.length) {
       this.flushBuffer();
       if (text.length * 3 > this.buffer.length) {
