@@ -72,9 +72,13 @@ export function createApp(options: AppOptions): Hono {
 
   // Events posted in bulk are appended at once and their runs projected together: after a short while, or before
   // any other request (a read sees every event acknowledged before it, in `runs`, `steps` and `tool_calls` too).
-  // Requests that arrive while the log is busy are appended together, in one transaction.
+  // Requests that arrive while the log is busy are appended together, in one transaction. The projections wait while
+  // events keep coming: a request is under way, or one arrived less than `PROJECTION_DELAY_MS` ago.
   const appends = groupedAppends(log, exclusive, { deferProjections: true });
-  const projections = coalescedProjections(log, exclusive, appends.busy);
+  let eventRequests = 0;
+  let lastEventRequest = 0;
+  const streaming = () => eventRequests > 0 || performance.now() - lastEventRequest < PROJECTION_DELAY_MS;
+  const projections = coalescedProjections(log, exclusive, streaming);
   app.use('*', async (context, next) => {
     const appending = context.req.method === 'POST' && context.req.path === '/v1/events';
     if (!appending) await projections.flush();
@@ -122,12 +126,18 @@ export function createApp(options: AppOptions): Hono {
       const bytes = new Uint8Array(await context.req.arrayBuffer());
       return context.json(await exclusive(() => receiveArrowEvents(log, bytes, 'POST /v1/events')));
     }
-    const body = new Uint8Array(await context.req.arrayBuffer());
-    // Validated and staged before its turn, so the next request is parsed while DuckDB appends this one.
-    const prepared = prepareEvents(log, body, 'POST /v1/events');
-    const receipt = await appends.append(prepared);
-    projections.appended(receipt.accepted);
-    return context.json(receipt);
+    eventRequests++;
+    lastEventRequest = performance.now();
+    try {
+      const body = new Uint8Array(await context.req.arrayBuffer());
+      // Validated and staged before its turn, so the next requests are parsed while DuckDB appends the ones before.
+      const prepared = prepareEvents(log, body, 'POST /v1/events');
+      const receipt = await appends.append(prepared);
+      projections.appended(receipt.accepted);
+      return context.json(receipt);
+    } finally {
+      eventRequests--;
+    }
   });
 
   const importLimits: ImportLimits = { ...DEFAULT_IMPORT_LIMITS, ...options.importLimits };
@@ -316,13 +326,13 @@ const PROJECTION_LAG_EVENTS = 1_000_000;
 
 /**
  * Projections derived for many appended batches at once: `appended` schedules them (`PROJECTION_DELAY_MS` after the
- * last append, and later while `appending` says more are on their way), `flush` derives them now if any are pending.
- * A failure leaves them pending for the next try (and `open`).
+ * last append, and later while `streaming` says more events are on their way), `flush` derives them now if any are
+ * pending. A failure leaves them pending for the next try (and `open`).
  */
 function coalescedProjections(
   log: EventLog,
   exclusive: <T>(task: () => Promise<T>) => Promise<T>,
-  appending: () => boolean,
+  streaming: () => boolean,
 ): { appended: (events: number) => void; flush: () => Promise<void> } {
   let pending = false;
   let waitingEvents = 0;
@@ -350,7 +360,7 @@ function coalescedProjections(
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
-      if (appending()) schedule();
+      if (streaming()) schedule();
       else flush().catch(() => undefined);
     }, PROJECTION_DELAY_MS);
     timer.unref();

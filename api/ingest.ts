@@ -82,8 +82,6 @@ interface WaitingRequest {
 export interface GroupedAppends {
   /** Appends a request's events with the group it falls in; resolves with its own receipt once they are committed. */
   append(prepared: PreparedEvents): Promise<EventsReceipt>;
-  /** Whether requests are waiting or being appended. */
-  busy(): boolean;
 }
 
 /** The most events one group appends; the requests beyond wait for the next group. */
@@ -102,7 +100,6 @@ export function groupedAppends(
 ): GroupedAppends {
   let waiting: WaitingRequest[] = [];
   let scheduled = false;
-  let appending = 0;
   const schedule = () => {
     if (scheduled) return;
     scheduled = true;
@@ -122,7 +119,6 @@ export function groupedAppends(
     const group = waiting.slice(0, taken);
     waiting = waiting.slice(taken);
     if (waiting.length > 0) schedule();
-    appending++;
     try {
       const results = await log.appendAll(
         group.map((request) => request.prepared.batch),
@@ -138,8 +134,6 @@ export function groupedAppends(
       });
     } catch (error) {
       for (const request of group) request.reject(error);
-    } finally {
-      appending--;
     }
   };
   return {
@@ -148,7 +142,6 @@ export function groupedAppends(
         waiting.push({ prepared, resolve, reject });
         schedule();
       }),
-    busy: () => appending > 0 || waiting.length > 0,
   };
 }
 

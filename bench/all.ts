@@ -81,6 +81,7 @@ interface TrialsBench {
   throughput: { concurrency: number; trials: number; trials_per_minute: string; seconds_per_trial: string }[];
 }
 interface LoadBench {
+  events: number;
   baseEvents: number;
   batchSize: number;
   connections: number;
@@ -188,11 +189,11 @@ if (wanted('api')) {
 if (wanted('load')) {
   const args = quick
     ? ['--events', '50000', '--base-events', '100000', '--batch', '5000']
-    : ['--events', '200000', '--base-events', '1000000', '--batch', '5000'];
+    : ['--events', '500000', '--base-events', '1000000', '--batch', '5000'];
   const { value } = await runJson<LoadBench>('load', [...tsx, 'bench/load.ts', '--json', ...args]);
   results.load = value;
   rows.push([
-    `sustained HTTP ingest, loopback, ${value.connections} connections, batches of ${count(value.batchSize)}, onto ${count(value.baseEvents)} events (autocannon in another process)`,
+    `sustained HTTP ingest of ${count(value.events)} events, loopback, ${value.connections} connections, batches of ${count(value.batchSize)}, onto ${count(value.baseEvents)} events (autocannon in another process)`,
     `${count(value.ingest.eventsPerSecond)} events/s; latency p50 ${value.ingest.latencyP50Ms} ms, p99 ${value.ingest.latencyP99Ms} ms`,
     `every acknowledged event in the log: ${count(value.ingest.inLog)} of ${count(value.ingest.acknowledged)}, md5 of ids ${value.ingest.checksumMatches ? 'equal' : 'DIFFERENT'} (target 50,000 events/s)`,
   ]);

@@ -22,7 +22,7 @@ import { generateNativeEvents } from './generate-events.js';
 
 const { values } = parseArgs({
   options: {
-    events: { type: 'string', default: '200000' },
+    events: { type: 'string', default: '500000' },
     batch: { type: 'string', default: '5000' },
     connections: { type: 'string', default: '4' },
     'base-events': { type: 'string', default: '1000000' },
@@ -252,6 +252,7 @@ try {
 
   const rate = (run: IngestRun) => Math.round(run.acknowledged / run.seconds);
   const report = {
+    events: eventCount,
     baseEvents,
     batchSize,
     connections,
