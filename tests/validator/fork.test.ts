@@ -6,6 +6,7 @@ import { EventLog } from '../../core/index.js';
 import { createAgent, defaultHarnessSpec, registerVersion } from '../../harness/index.js';
 import { findBubblewrap, loadSuite, openSandbox, runTrials, type Sandbox } from '../../tasks/index.js';
 import { forkRun, loadLoggedRuns } from '../../validator/index.js';
+import { errorReply, startOpenAiServer } from '../support/openai-server.js';
 
 describe.skipIf(findBubblewrap() === undefined)('forking a logged run', () => {
   let folder: string;
@@ -105,6 +106,30 @@ describe.skipIf(findBubblewrap() === undefined)('forking a logged run', () => {
       [result.runId],
     );
     expect(Number(ends[0]!.n)).toBe(2);
+  }, 60_000);
+
+  it('ends a fork whose model endpoint keeps failing invalid with model_error, not failed', async () => {
+    const [original] = await loadLoggedRuns(log, { runIds: [originalRunId] });
+    const server = await startOpenAiServer({ modelId: 'broken-model', chat: () => errorReply(500, 'internal error') });
+    try {
+      const result = await forkRun(log, {
+        runId: originalRunId,
+        step: original!.turns[1]!.step,
+        harness: candidateVersionId,
+        model: 'openai:broken-model',
+        environment: { SELFHARNESS_LLM_BASE_URL: server.baseUrl, SELFHARNESS_LLM_MAX_RETRIES: '1' },
+        sandbox,
+      });
+      expect(result).toMatchObject({ outcome: 'invalid', failureReason: 'model_error' });
+      expect(result.detail).toMatch(/500/);
+      const [run] = await log.query<{ outcome: string; failure_reason: string }>(
+        'SELECT outcome, failure_reason FROM runs WHERE run_id = $1',
+        [result.runId],
+      );
+      expect(run).toEqual({ outcome: 'invalid', failure_reason: 'model_error' });
+    } finally {
+      await server.close();
+    }
   }, 60_000);
 
   it('refuses a step after the run finished and an unknown run, naming what to do', async () => {
