@@ -116,6 +116,7 @@ export function groupedAppends(
       events += waiting[taken]?.prepared.batch.eventCount ?? 0;
       taken++;
     }
+    if (taken === 0) return;
     const group = waiting.slice(0, taken);
     waiting = waiting.slice(taken);
     if (waiting.length > 0) schedule();
