@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
@@ -184,6 +184,8 @@ async function* parseTrial(directory: string): AsyncGenerator<ParseItem | readon
       known: { start, startedAt },
       endRun: false,
     });
+  } else {
+    yield* rejectUnplacedTrajectories(join(directory, 'agent'));
   }
   if (totals === undefined) {
     const startEvent: RunStarted = {
@@ -280,6 +282,33 @@ function runStartData(
     trialName: result?.trial_name ?? basename(directory),
     metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
   }) as RunStarted['data'];
+}
+
+/**
+ * The other ATIF files in `agent/` (continuations of `trajectory.json`, sub-agents it points at) are read through it.
+ * Without it they cannot be placed in the run, so each is rejected by name: nothing vanishes without a reason.
+ */
+function* rejectUnplacedTrajectories(agentFolder: string): Generator<ParseItem> {
+  let names: string[];
+  try {
+    names = readdirSync(agentFolder).sort();
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.toLowerCase().endsWith('.json')) continue;
+    const file = join(agentFolder, name);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!/"schema_version"\s*:\s*"ATIF/.test(text)) continue;
+    const reason =
+      'agent/trajectory.json is missing, and this trajectory continues it or is one of its sub-agents, so it cannot be placed in the run; restore trajectory.json and import the trial again';
+    yield rejectItem(FORMAT, file, '(root)', reason, text);
+  }
 }
 
 async function* readTrialResult(file: string): AsyncGenerator<ParseItem, TrialResult | undefined> {

@@ -253,4 +253,18 @@ describe('Harbor: bugs found by fuzzing (tests/fuzz)', () => {
     ]);
     expect(events.map((event) => event.id)).toEqual(['harbor:trial-1#start', 'harbor:trial-1#end']);
   });
+
+  it('rejects by name the trajectories that only a missing trajectory.json would place, and still loads the trial', async () => {
+    const trial = 'job/task__abc';
+    const { rejects, events } = await ingestFiles({
+      [`${trial}/result.json`]: JSON.stringify({ id: 'trial-1', task_name: 'task', trial_name: 'task__abc' }),
+      [`${trial}/agent/trajectory.cont-1.json`]: '{"schema_version": "ATIF-v1.6", "steps": []}',
+      [`${trial}/agent/notes.json`]: '{"not": "a trajectory"}',
+    });
+    expect(rejects.map((reject) => [reject.file.split('/').at(-1), reject.position])).toEqual([
+      ['trajectory.cont-1.json', '(root)'],
+    ]);
+    expect(rejects[0]?.reason).toMatch(/trajectory\.json is missing/);
+    expect(events.map((event) => event.id)).toEqual(['harbor:trial-1#start', 'harbor:trial-1#end']);
+  });
 });
