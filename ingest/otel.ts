@@ -207,6 +207,11 @@ function collectSpans(document: unknown, file: string, prefix: string, collected
           collected.rejects.push(rejectItem(FORMAT, file, position, tooDeep.reason, stringifyRaw(spanValue)));
           continue;
         }
+        const unreadableKind = unreadableSpanKind(decodedAttributes(attributes));
+        if (unreadableKind) {
+          collected.rejects.push(rejectItem(FORMAT, file, position, unreadableKind, stringifyRaw(spanValue)));
+          continue;
+        }
         const { status } = span.data;
         collected.spans.push({
           traceId: span.data.traceId,
@@ -501,6 +506,47 @@ function toolName(span: Span): string {
     asText(span.name.replace(/^execute_tool\s+/, '')) ??
     'tool'
   );
+}
+
+/** The span kinds OpenInference defines; a span of another kind cannot be read as any of them. */
+const OPENINFERENCE_KINDS = new Set([
+  'LLM',
+  'EMBEDDING',
+  'CHAIN',
+  'RETRIEVER',
+  'RERANKER',
+  'TOOL',
+  'AGENT',
+  'GUARDRAIL',
+  'EVALUATOR',
+  'PROMPT',
+  'UNKNOWN',
+]);
+
+/** GenAI operation names are short identifiers (`chat`, `execute_tool`, or a system's own name for one). */
+const OPERATION_NAME = /^[a-z][\w.-]{0,63}$/i;
+
+/**
+ * Why a span's kind cannot be read, when it names one: an OpenInference kind the specification does not define, or a
+ * GenAI operation name that is no name at all. Such a span is rejected rather than passed over as unrelated (a span
+ * that names no kind, such as an HTTP call, is simply not an agent's).
+ */
+function unreadableSpanKind(attributes: Record<string, unknown>): string | undefined {
+  const operation = attributes['gen_ai.operation.name'];
+  if (operation !== undefined && (typeof operation !== 'string' || !OPERATION_NAME.test(operation))) {
+    return `malformed span: gen_ai.operation.name is not an operation name (${describeValue(operation)})`;
+  }
+  const kind = attributes['openinference.span.kind'];
+  if (kind !== undefined && (typeof kind !== 'string' || !OPENINFERENCE_KINDS.has(kind.toUpperCase()))) {
+    return `malformed span: openinference.span.kind is not a kind OpenInference defines (${describeValue(kind)})`;
+  }
+  return undefined;
+}
+
+/** A short description of an attribute value for a reason: its start, and its length when it is long. */
+function describeValue(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  return text.length > 40 ? `"${text.slice(0, 40)}…", ${text.length} characters` : JSON.stringify(text);
 }
 
 function classifySpan(span: Span): SpanRole {

@@ -469,10 +469,13 @@ async function* emitEpisodes(
     const name = `episode-${episode.number}`;
     const responseFile = join(episode.directory, 'response.json');
     const read = await readJson(responseFile, `${name}/response.json`);
-    if (read.kind === 'missing') continue;
+    if (read.kind === 'missing') {
+      yield* rejectUnusedScreen(trialDirectory, episodes, index, 'is missing');
+      continue;
+    }
     if (read.kind === 'invalid') {
       yield read.reject;
-      yield* rejectUnusedScreen(trialDirectory, episodes, index);
+      yield* rejectUnusedScreen(trialDirectory, episodes, index, 'was rejected');
       continue;
     }
     const parsed = EpisodeResponse.safeParse(read.value);
@@ -483,7 +486,7 @@ async function* emitEpisodes(
         `not a Terminus response: ${describeSchemaError(parsed.error)}`,
         read.value,
       );
-      yield* rejectUnusedScreen(trialDirectory, episodes, index);
+      yield* rejectUnusedScreen(trialDirectory, episodes, index, 'was rejected');
       continue;
     }
     const response: EpisodeResponse = parsed.data;
@@ -545,12 +548,13 @@ async function* emitEpisodes(
 
 /**
  * The terminal an episode's commands produced is the result of its last call; when the episode's response is rejected
- * there is no call to attach it to, and it gets a reject of its own that says so instead of vanishing.
+ * or missing there is no call to attach it to, and it gets a reject of its own that says so instead of vanishing.
  */
 async function* rejectUnusedScreen(
   trialDirectory: string,
   episodes: Episode[],
   index: number,
+  why: 'was rejected' | 'is missing',
 ): AsyncGenerator<ParseItem> {
   const next = episodes[index + 1];
   const screen = next
@@ -559,7 +563,7 @@ async function* rejectUnusedScreen(
   if (screen.kind === 'invalid') yield screen.reject;
   if (screen.kind !== 'read') return;
   const episode = `episode-${episodes[index]?.number}`;
-  const reason = `not loaded: the terminal after ${episode}, whose response.json was rejected, has no tool call to belong to`;
+  const reason = `not loaded: the terminal after ${episode}, whose response.json ${why}, has no tool call to belong to`;
   yield rejectItem(FORMAT, screen.file, screen.position, reason, screen.text);
 }
 

@@ -204,12 +204,18 @@ function checkMissingRecordsAreRejected(
   context: string,
 ): void {
   const skipped = new Set(after.summary.skipped.map((entry) => entry.path));
+  // Deep nesting wraps a value in arrays: an array's items all move into its first item, so a reject of `X[0]`
+  // accounts for every record that stood at `X[i]`.
+  const wrappedArray = (rejected: string) =>
+    mutation.kind === 'deep-nesting' && rejected.endsWith('[0]') ? rejected.slice(0, -'[0]'.length) : undefined;
   const explainedIn = (file: string, position: string | null) =>
-    after.rejects.some(
-      (reject) =>
-        reject.file === file &&
-        (position === null || isWholeFilePosition(reject.position) || position.startsWith(reject.position ?? '')),
-    );
+    after.rejects.some((reject) => {
+      if (reject.file !== file) return false;
+      if (position === null || isWholeFilePosition(reject.position)) return true;
+      const rejected = reject.position ?? '';
+      const wrapped = wrappedArray(rejected);
+      return position.startsWith(rejected) || (wrapped !== undefined && position.startsWith(`${wrapped}[`));
+    });
   if (movesRecords(mutation)) {
     // Positions and ids move with duplicated or reordered items; the records of each type in each file are counted.
     const count = (events: EventRow[]) => {

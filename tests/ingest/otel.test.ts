@@ -306,4 +306,36 @@ describe('OTel: bugs found by fuzzing (tests/fuzz)', () => {
     ]);
     expect(items.filter((item) => item.kind === 'event')).toHaveLength(2);
   });
+
+  it('rejects a span whose kind names none (an unknown OpenInference kind, an operation name that is no name)', async () => {
+    const document = JSON.parse(exportLine);
+    const span = (spanId: string, key: string, value: string) => ({
+      traceId: 't1',
+      spanId,
+      parentSpanId: 's1',
+      name: 'call',
+      startTimeUnixNano: '1700000000000000001',
+      attributes: [{ key, value: { stringValue: value } }],
+    });
+    document.resourceSpans[0].scopeSpans[0].spans.push(
+      span('s2', 'openinference.span.kind', 'x'.repeat(1000)),
+      span('s3', 'gen_ai.operation.name', 'chat completion, please'),
+      // A kind OpenInference defines but no agent step, and a system's own operation name: passed over, not rejected.
+      span('s4', 'openinference.span.kind', 'retriever'),
+      span('s5', 'gen_ai.operation.name', 'my_system.plan'),
+    );
+    const items = parseOtlpTraces(document, 'kinds.json');
+    const rejected = items.flatMap((item) => (item.kind === 'reject' ? [item.reject] : []));
+    expect(rejected.map((reject) => [reject.position, reject.reason])).toEqual([
+      [
+        'resourceSpans[0].scopeSpans[0].spans[1]',
+        'malformed span: openinference.span.kind is not a kind OpenInference defines ("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…", 1000 characters)',
+      ],
+      [
+        'resourceSpans[0].scopeSpans[0].spans[2]',
+        'malformed span: gen_ai.operation.name is not an operation name ("chat completion, please")',
+      ],
+    ]);
+    expect(items.filter((item) => item.kind === 'event')).toHaveLength(2);
+  });
 });

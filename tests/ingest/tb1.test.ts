@@ -375,4 +375,24 @@ describe('TB1: bugs found by fuzzing (tests/fuzz)', () => {
     );
     expect(events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'run-end']);
   });
+
+  it('rejects the terminal after an episode whose response.json is missing', async () => {
+    const trial = 'hello/hello.1-of-1.2025-01-01__00-00-00';
+    const record = { trial_name: 'hello.1-of-1.2025-01-01__00-00-00', task_id: 'hello', is_resolved: true };
+    const { rejects, events } = await ingestFiles({
+      'run/run_metadata.json': JSON.stringify({ run_id: 'r1' }),
+      'run/results.json': JSON.stringify({ results: [record] }),
+      [`run/${trial}/results.json`]: JSON.stringify(record),
+      [`run/${trial}/agent-logs/episode-0/prompt.txt`]: 'the task',
+      [`run/${trial}/agent-logs/episode-1/prompt.txt`]: 'a.txt',
+      [`run/${trial}/agent-logs/episode-1/response.json`]: '{"commands": [], "is_task_complete": true}',
+    });
+    expect(rejects.map((reject) => [reject.file.split('/').slice(-2).join('/'), reject.reason])).toEqual([
+      [
+        'episode-1/prompt.txt',
+        'not loaded: the terminal after episode-0, whose response.json is missing, has no tool call to belong to',
+      ],
+    ]);
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'run-end']);
+  });
 });
