@@ -355,16 +355,24 @@ describe.skipIf(!hasSharedTraces)(realTracesTitle, () => {
 });
 
 describe('TB1: bugs found by fuzzing (tests/fuzz)', () => {
-  it('rejects the terminal after a rejected episode instead of dropping it without a word', async () => {
+  /** A run of one resolved trial whose agent logs are `episodes` (path under agent-logs/ → text). */
+  function oneTrialRun(episodes: Record<string, string>) {
     const trial = 'hello/hello.1-of-1.2025-01-01__00-00-00';
     const record = { trial_name: 'hello.1-of-1.2025-01-01__00-00-00', task_id: 'hello', is_resolved: true };
-    const { rejects, events } = await ingestFiles({
+    const files: Record<string, string> = {
       'run/run_metadata.json': JSON.stringify({ run_id: 'r1' }),
       'run/results.json': JSON.stringify({ results: [record] }),
       [`run/${trial}/results.json`]: JSON.stringify(record),
-      [`run/${trial}/agent-logs/episode-0/response.json`]: '{"commands": [{"keystrokes": "ls\\n"}]',
-      [`run/${trial}/agent-logs/episode-1/prompt.txt`]: 'a.txt',
-      [`run/${trial}/agent-logs/episode-1/response.json`]: '{"commands": [], "is_task_complete": true}',
+    };
+    for (const [path, text] of Object.entries(episodes)) files[`run/${trial}/agent-logs/${path}`] = text;
+    return ingestFiles(files);
+  }
+
+  it('rejects the terminal after a rejected episode instead of dropping it without a word', async () => {
+    const { rejects, events } = await oneTrialRun({
+      'episode-0/response.json': '{"commands": [{"keystrokes": "ls\\n"}]',
+      'episode-1/prompt.txt': 'a.txt',
+      'episode-1/response.json': '{"commands": [], "is_task_complete": true}',
     });
     expect(rejects.map((reject) => [reject.file.split('/').slice(-2).join('/'), reject.position])).toEqual([
       ['episode-0/response.json', 'episode-0/response.json'],
@@ -377,15 +385,10 @@ describe('TB1: bugs found by fuzzing (tests/fuzz)', () => {
   });
 
   it('rejects the terminal after an episode whose response.json is missing', async () => {
-    const trial = 'hello/hello.1-of-1.2025-01-01__00-00-00';
-    const record = { trial_name: 'hello.1-of-1.2025-01-01__00-00-00', task_id: 'hello', is_resolved: true };
-    const { rejects, events } = await ingestFiles({
-      'run/run_metadata.json': JSON.stringify({ run_id: 'r1' }),
-      'run/results.json': JSON.stringify({ results: [record] }),
-      [`run/${trial}/results.json`]: JSON.stringify(record),
-      [`run/${trial}/agent-logs/episode-0/prompt.txt`]: 'the task',
-      [`run/${trial}/agent-logs/episode-1/prompt.txt`]: 'a.txt',
-      [`run/${trial}/agent-logs/episode-1/response.json`]: '{"commands": [], "is_task_complete": true}',
+    const { rejects, events } = await oneTrialRun({
+      'episode-0/prompt.txt': 'the task',
+      'episode-1/prompt.txt': 'a.txt',
+      'episode-1/response.json': '{"commands": [], "is_task_complete": true}',
     });
     expect(rejects.map((reject) => [reject.file.split('/').slice(-2).join('/'), reject.reason])).toEqual([
       [
