@@ -6,6 +6,7 @@ import {
   type EventLog,
   type RejectedRecord,
   type StagingBatch,
+  stageTraceEvent,
   TraceEvent,
 } from '../core/index.js';
 import { firstInvalidUtf8Byte } from '../ingest/json-text.js';
@@ -54,16 +55,7 @@ export function prepareEvents(log: EventLog, body: string | Uint8Array, source: 
         reject(index + 1, parsed, text);
         continue;
       }
-      batch.addEvent(
-        {
-          json: text,
-          format: parsed.source?.format ?? 'native',
-          file: parsed.source?.file,
-          position: parsed.source?.position,
-        },
-        parsed.runId,
-        parsed.id,
-      );
+      stageTraceEvent(batch, parsed, text);
     }
   } catch (error) {
     batch.dispose();
@@ -98,7 +90,7 @@ export function groupedAppends(
   exclusive: <T>(task: () => Promise<T>) => Promise<T>,
   options: AppendOptions = {},
 ): GroupedAppends {
-  let waiting: WaitingRequest[] = [];
+  const waiting: WaitingRequest[] = [];
   let scheduled = false;
   const schedule = () => {
     if (scheduled) return;
@@ -107,18 +99,16 @@ export function groupedAppends(
   };
   const appendGroup = async () => {
     scheduled = false;
-    let events = 0;
     let taken = 0;
-    while (
-      taken < waiting.length &&
-      (taken === 0 || events + (waiting[taken]?.prepared.batch.eventCount ?? 0) <= GROUP_EVENTS)
-    ) {
-      events += waiting[taken]?.prepared.batch.eventCount ?? 0;
+    let events = 0;
+    for (const request of waiting) {
+      const count = request.prepared.batch.eventCount;
+      if (taken > 0 && events + count > GROUP_EVENTS) break;
+      events += count;
       taken++;
     }
     if (taken === 0) return;
-    const group = waiting.slice(0, taken);
-    waiting = waiting.slice(taken);
+    const group = waiting.splice(0, taken);
     if (waiting.length > 0) schedule();
     try {
       const results = await log.appendAll(

@@ -129,15 +129,13 @@ FROM read_json($1, format = 'newline_delimited',
 WHERE NOT EXISTS (SELECT 1 FROM ingest_rejects existing WHERE existing.id = staged.id)`;
 
 /**
- * The append-only event log. Each append is one transaction: the batch's new events, its rejects and the projection
- * rows of the runs it touched are committed together, so a crash loses at most the batch in flight, and a re-run adds
- * exactly what is missing (event ids come from the source, so nothing is added twice).
+ * Adds an event given as a value to a batch, with its source (or `native`, when it names none). `json` is its text
+ * when the caller has it as it was sent (already validated as this event); otherwise the value is written out.
  */
-/** Adds an event given as a value to a batch, with its source (or `native`, when it names none). */
-export function stageTraceEvent(batch: StagingBatch, event: TraceEvent): void {
+export function stageTraceEvent(batch: StagingBatch, event: TraceEvent, json = JSON.stringify(event)): void {
   batch.addEvent(
     {
-      json: JSON.stringify(event),
+      json,
       format: event.source?.format ?? 'native',
       file: event.source?.file,
       position: event.source?.position,
@@ -155,6 +153,11 @@ export function stagingRoot(): string {
   return join(tmpdir(), `selfharness-staging-${process.pid}`);
 }
 
+/**
+ * The append-only event log. Each append is one transaction: the batch's new events, its rejects and the projection
+ * rows of the runs it touched are committed together, so a crash loses at most the batch in flight, and a re-run adds
+ * exactly what is missing (event ids come from the source, so nothing is added twice).
+ */
 export class EventLog {
   private readonly stagingFolder: string;
   private stagingCounter = 0;

@@ -2,6 +2,7 @@ export { createOracleAgent, ORACLE_MODEL } from './oracle.js';
 export {
   createBatchId,
   deriveTrialSeed,
+  modelFailure,
   type RunTrialsOptions,
   type RunTrialsResult,
   readVerdict,

@@ -352,14 +352,8 @@ async function runTrial(input: TrialInput): Promise<TrialResult> {
       });
     }
     await trial.workspace.stop();
-    if (agentOutcome?.stopReason === 'model_error') {
-      // The model endpoint failed past its retries: no verdict on the agent, so the trial counts nowhere.
-      return end('invalid', {
-        failureReason: 'model_error',
-        detail: agentOutcome.stopDetail ?? 'The model endpoint kept failing.',
-        agentOutcome,
-      });
-    }
+    const modelFailed = modelFailure(agentOutcome);
+    if (modelFailed) return end('invalid', { ...modelFailed, agentOutcome });
 
     // The verifier, in a fresh sandbox on the same workspace.
     let verification: { result: CommandResult; logsFolder: string };
@@ -473,6 +467,17 @@ function readCtrf(path: string): TestResult[] {
 
 function lastLines(output: string, count = 3): string {
   return output.trim().split('\n').slice(-count).join(' | ').slice(0, 500);
+}
+
+/**
+ * Why a trial (or a fork of one) counts nowhere when its model endpoint failed past its retries: there is no verdict
+ * on the agent, so it ends `invalid` with `model_error`, never as an agent failure.
+ */
+export function modelFailure(
+  outcome: TrialOutcome | undefined,
+): { failureReason: 'model_error'; detail: string } | undefined {
+  if (outcome?.stopReason !== 'model_error') return undefined;
+  return { failureReason: 'model_error', detail: outcome.stopDetail ?? 'The model endpoint kept failing.' };
 }
 
 /** The `run-verify` event of a trial (or a fork of one): the verifier's reward and per-test results. */

@@ -14,6 +14,7 @@ import {
   createBatchId,
   DEFAULT_SUITE_ROOT,
   loadSuite,
+  modelFailure,
   openSandbox,
   readVerdict,
   runEndEvent,
@@ -259,14 +260,8 @@ export async function forkRun(log: EventLog, options: ForkOptions): Promise<Fork
     }
     if (options.signal?.aborted) throw new UserError(`Fork ${runId} was interrupted; it stays unfinished in the log.`);
     await trial.workspace.stop();
-    if (agent.stopReason === 'model_error') {
-      // The model endpoint failed past its retries: no verdict on the candidate, as for a trial (tasks/runner.ts).
-      return end('invalid', {
-        failureReason: 'model_error',
-        detail: agent.stopDetail ?? 'The model endpoint kept failing.',
-        agent,
-      });
-    }
+    const modelFailed = modelFailure(agent);
+    if (modelFailed) return end('invalid', { ...modelFailed, agent });
     const verification = await trial.runVerifier(task.testsFolder, {
       timeoutMs: task.verifierTimeoutSec * 1000,
       maxOutputBytes: SCRIPT_OUTPUT_LIMIT,
