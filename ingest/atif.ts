@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -420,6 +420,7 @@ export async function* readTrajectoryFile(
   for (const reference of events.references) {
     yield* readTrajectoryFile(reference.file, reference.context, visited);
   }
+  if (isRoot && events.totals !== undefined) yield rejectUnreferenced(context.format, absolute, visited);
   return events.totals;
 }
 
@@ -734,6 +735,32 @@ function resolveTrajectoryReference(file: string, reference: string): string | u
  * they would vanish without a word, so each gets a reject that says why it was not read.
  */
 function rejectOrphans(format: string, file: string): ParseItem[] {
+  const reason = `not read: it continues ${basename(file)}, which was rejected; fix that file and import again`;
+  return linkedNamesBeside(file).map((linked) => rejectItem(format, linked, '(file)', reason, ''));
+}
+
+/**
+ * The files named as linked to a read trajectory (`trajectory.cont-1.json` beside `trajectory.json`) that it never
+ * referenced, so nothing read them: the standalone ATIF adapter leaves such files to their parent, so each is rejected
+ * by name rather than vanishing.
+ */
+function rejectUnreferenced(format: string, file: string, visited: ReadonlySet<string>): ParseItem[] {
+  const reason = `not read: its name makes it a continuation or sub-agent of ${basename(file)}, which does not reference it; add the reference (continued_trajectory_ref or a sub-agent's trajectory_path) or import the file on its own under another name`;
+  return linkedNamesBeside(file)
+    .filter((linked) => !visited.has(linked))
+    .map((linked) => rejectItem(format, linked, '(file)', reason, readTextOrEmpty(linked)));
+}
+
+function readTextOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The files beside a `[prefix.]trajectory.json` whose names mark them as its continuations or sub-agents, sorted. */
+function linkedNamesBeside(file: string): string[] {
   const prefix = /^(|.*\.)trajectory\.json$/i.exec(basename(file))?.[1];
   if (prefix === undefined) return [];
   const folder = dirname(file);
@@ -743,12 +770,11 @@ function rejectOrphans(format: string, file: string): ParseItem[] {
   } catch {
     return [];
   }
-  const reason = `not read: it continues ${basename(file)}, which was rejected; fix that file and import again`;
   return names
     .filter((name) => name.toLowerCase().startsWith(`${prefix}trajectory.`.toLowerCase()) && /\.json$/i.test(name))
     .filter((name) => name !== basename(file) && isFile(join(folder, name)))
     .sort()
-    .map((name) => rejectItem(format, join(folder, name), '(file)', reason, ''));
+    .map((name) => join(folder, name));
 }
 
 function hasParentTrajectoryBeside(file: string): boolean {

@@ -70,7 +70,8 @@ const TrialRecord = z.object({
   instruction: optionalText,
   is_resolved: z.boolean().nullable(),
   failure_mode: optionalText,
-  parser_results: z.record(z.string(), z.string()).nullish().catch(undefined),
+  /** Checked on its own (ParserResults): a malformed value is rejected at its position while the run still loads. */
+  parser_results: z.unknown().optional(),
   total_input_tokens: optionalCount,
   total_output_tokens: optionalCount,
   trial_started_at: optionalText,
@@ -81,6 +82,8 @@ const TrialRecord = z.object({
   test_ended_at: optionalText,
 });
 type TrialRecord = z.infer<typeof TrialRecord>;
+
+const ParserResults = z.record(z.string(), z.string());
 
 const RunResults = z.object({ id: optionalText, results: z.array(z.unknown()) });
 
@@ -367,22 +370,25 @@ async function* emitTrial(
     }),
   );
   if (trialDirectory !== undefined) yield* emitSteps(runId, context.model, trialDirectory);
-  const tests = Object.entries(record.parser_results ?? {}).map(([name, status]) => ({
+  const verifyPosition = source.position === 'whole file' ? 'parser_results' : `${source.position}.parser_results`;
+  const parserResults = record.parser_results == null ? undefined : ParserResults.safeParse(record.parser_results);
+  if (parserResults?.success === false) {
+    const reason = `parser_results is not an object of test name → status, so the per-test results are left out (the run still loads): ${describeSchemaError(parserResults.error)}`;
+    yield reject(source.file, verifyPosition, reason, record.parser_results);
+  }
+  const tests = Object.entries(parserResults?.data ?? {}).map(([name, status]) => ({
     name: name === '' ? '(unnamed test)' : name,
     status: testStatus(status),
   }));
   const reward = record.is_resolved === null ? undefined : record.is_resolved ? 1 : 0;
-  if (record.parser_results) {
+  if (parserResults?.success) {
     yield eventItem(
       compact({
         id: `${runId}#verify`,
         runId,
         type: 'run-verify',
         time: isoTime(record.test_ended_at) ?? isoTime(record.trial_ended_at),
-        source: {
-          ...eventSource,
-          position: source.position === 'whole file' ? 'parser_results' : `${source.position}.parser_results`,
-        },
+        source: { ...eventSource, position: verifyPosition },
         data: compact({ reward, tests }),
       }),
     );

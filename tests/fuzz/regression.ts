@@ -9,6 +9,7 @@ export interface IngestedFolder {
   summary: IngestSummary;
   events: { id: string; type: string; source_file: string; source_position: string }[];
   rejects: { file: string; position: string; reason: string }[];
+  runs: { run_id: string; outcome: string; reward: number | null }[];
 }
 
 /**
@@ -31,7 +32,10 @@ export async function ingestFiles(files: Record<string, string | Buffer>): Promi
     const rejects = await log.query<IngestedFolder['rejects'][number]>(
       'SELECT file, position, reason FROM ingest_rejects ORDER BY file, position',
     );
-    return { root, summary, events, rejects };
+    const runs = await log.query<IngestedFolder['runs'][number]>(
+      'SELECT run_id, outcome, reward FROM runs ORDER BY run_id',
+    );
+    return { root, summary, events, rejects, runs };
   } finally {
     log.close();
     rmSync(root, { recursive: true, force: true });

@@ -267,4 +267,19 @@ describe('Harbor: bugs found by fuzzing (tests/fuzz)', () => {
     expect(rejects[0]?.reason).toMatch(/trajectory\.json is missing/);
     expect(events.map((event) => event.id)).toEqual(['harbor:trial-1#start', 'harbor:trial-1#end']);
   });
+
+  it('rejects by name a continuation file that trajectory.json no longer references, and loads the rest', async () => {
+    const trial = 'job/task__abc';
+    const step = { step_id: 1, source: 'user', message: 'Do the task.' };
+    const { rejects, events } = await ingestFiles({
+      [`${trial}/result.json`]: JSON.stringify({ id: 'trial-1', task_name: 'task', trial_name: 'task__abc' }),
+      [`${trial}/agent/trajectory.json`]: JSON.stringify({ schema_version: 'ATIF-v1.6', steps: [step] }),
+      [`${trial}/agent/trajectory.cont-1.json`]: JSON.stringify({ schema_version: 'ATIF-v1.6', steps: [step] }),
+    });
+    expect(rejects.map((reject) => [reject.file.split('/').at(-1), reject.position])).toEqual([
+      ['trajectory.cont-1.json', '(file)'],
+    ]);
+    expect(rejects[0]?.reason).toMatch(/does not reference it/);
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'run-end']);
+  });
 });

@@ -398,4 +398,24 @@ describe('TB1: bugs found by fuzzing (tests/fuzz)', () => {
     ]);
     expect(events.map((event) => event.type)).toEqual(['run-start', 'step-create', 'run-end']);
   });
+
+  it('rejects parser_results that are no object of test → status, and still loads the run and its outcome', async () => {
+    const record = {
+      trial_name: 'hello.1-of-1.2025-01-01__00-00-00',
+      task_id: 'hello',
+      is_resolved: false,
+      parser_results: [[{ test_hello: 'failed' }]],
+    };
+    const { rejects, events, runs } = await ingestFiles({
+      'run/results.json': JSON.stringify({ results: [record] }),
+    });
+    expect(rejects.map((reject) => [reject.position, reject.reason.split(':')[0]])).toEqual([
+      [
+        'results[0].parser_results',
+        'parser_results is not an object of test name → status, so the per-test results are left out (the run still loads)',
+      ],
+    ]);
+    expect(events.map((event) => event.type)).toEqual(['run-start', 'run-end']);
+    expect(runs.map((run) => [run.outcome, run.reward])).toEqual([['failed', 0]]);
+  });
 });
