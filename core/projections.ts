@@ -14,7 +14,7 @@ const EXCERPT_CHARS = 2000;
 /** Streams of other events (a diagnosis, a harness version) are no runs. */
 const RUN_EVENT_TYPES = runEventTypes.map((type) => `'${type}'`).join(', ');
 
-function runsInsert(source: string): string {
+function runsInsert(source: string, _latest: boolean): string {
   return `
 INSERT INTO runs
 WITH scope AS (
@@ -38,7 +38,8 @@ WITH scope AS (
         FROM ${source} WHERE type = 'step-create')
   GROUP BY run_id
 ), called AS (
-  SELECT run_id, count(DISTINCT id) AS tool_call_count FROM ${source} WHERE type = 'tool-call' GROUP BY run_id
+  -- The log holds an event id once per run, so each tool-call event is a call of its own.
+  SELECT run_id, count(*) AS tool_call_count FROM ${source} WHERE type = 'tool-call' GROUP BY run_id
 )
 SELECT
   scope.run_id, scope.source_format, scope.source_file,
@@ -63,7 +64,11 @@ LEFT JOIN stepped USING (run_id)
 LEFT JOIN called USING (run_id)`;
 }
 
-function stepsInsert(source: string): string {
+/**
+ * One row per step, from the latest event of that step (`latest`); without it, one row per event, which is the same
+ * where the source logs no step twice (see `insertProjections`).
+ */
+function stepsInsert(source: string, latest: boolean): string {
   return `
 INSERT INTO steps
 SELECT run_id, s.step, s.role, s.message, s.reasoning, s.model, s.promptTokens, s.completionTokens, s.cachedTokens,
@@ -73,40 +78,42 @@ FROM (
          json_transform(data, '{"step":"INTEGER","role":"VARCHAR","message":"VARCHAR","reasoning":"VARCHAR","model":"VARCHAR","promptTokens":"BIGINT","completionTokens":"BIGINT","cachedTokens":"BIGINT","costUsd":"DOUBLE"}') AS s
   FROM ${source} WHERE type = 'step-create'
 )
-QUALIFY row_number() OVER (PARTITION BY run_id, struct_extract(s, 'step') ORDER BY seq DESC) = 1`;
+${latest ? `QUALIFY row_number() OVER (PARTITION BY run_id, struct_extract(s, 'step') ORDER BY seq DESC) = 1` : ''}`;
 }
 
 /**
- * The latest call and the latest result per call id; `arguments` is read in the same `json_transform` as the other
- * fields, which writes it back as `data->'arguments'` does. `arg_max_null` keeps the row with the highest `seq` even
- * where its struct is NULL, like `row_number() OVER (… ORDER BY seq DESC) = 1`, and costs less than the window.
- * Results without a call id form a group of their own, which the join's equality never matches.
+ * The latest call and the latest result per call id (`latest`); `arguments` is read in the same `json_transform` as
+ * the other fields, which writes it back as `data->'arguments'` does. `arg_max_null` keeps the row with the highest
+ * `seq` even where its struct is NULL, like `row_number() OVER (… ORDER BY seq DESC) = 1`, and costs less than the
+ * window. Without `latest`, every call joined with every result of its id, which is the same where the source repeats
+ * no call id (see `insertProjections`). Results without a call id never match the join's equality.
  */
-function toolCallsInsert(source: string): string {
+function toolCallsInsert(source: string, latest: boolean): string {
+  const call = `json_transform(data, '{"step":"INTEGER","callId":"VARCHAR","tool":"VARCHAR","command":"VARCHAR","arguments":"JSON"}')`;
+  const result = `json_transform(data, '{"callId":"VARCHAR","exitCode":"INTEGER","output":"VARCHAR","error":"VARCHAR"}')`;
+  const calls = latest
+    ? `SELECT run_id, arg_max_null(c, seq) AS c, max(seq) AS seq
+     FROM (SELECT run_id, seq, ${call} AS c FROM ${source} WHERE type = 'tool-call')
+     GROUP BY run_id, c.callId`
+    : `SELECT run_id, ${call} AS c, seq FROM ${source} WHERE type = 'tool-call'`;
+  const results = latest
+    ? `SELECT run_id, arg_max_null(r, seq) AS r, max(seq) AS seq
+     FROM (SELECT run_id, seq, ${result} AS r FROM ${source} WHERE type = 'tool-result')
+     GROUP BY run_id, r.callId`
+    : `SELECT run_id, ${result} AS r, seq FROM ${source} WHERE type = 'tool-result'`;
   return `
 INSERT INTO tool_calls
 WITH calls AS (
-  SELECT run_id, arg_max_null(c, seq) AS c, max(seq) AS seq
-  FROM (
-    SELECT run_id, seq,
-           json_transform(data, '{"step":"INTEGER","callId":"VARCHAR","tool":"VARCHAR","command":"VARCHAR","arguments":"JSON"}') AS c
-    FROM ${source} WHERE type = 'tool-call'
-  )
-  GROUP BY run_id, c.callId
+  ${calls}
 ), results AS (
-  SELECT run_id, arg_max_null(r, seq) AS r, max(seq) AS seq
-  FROM (
-    SELECT run_id, seq, json_transform(data, '{"callId":"VARCHAR","exitCode":"INTEGER","output":"VARCHAR","error":"VARCHAR"}') AS r
-    FROM ${source} WHERE type = 'tool-result'
-  )
-  GROUP BY run_id, r.callId
+  ${results}
 )
 SELECT calls.run_id, calls.c.step, calls.c.callId, calls.c.tool, calls.c.arguments, calls.c.command, results.r.exitCode,
        left(results.r.output, ${EXCERPT_CHARS}), length(results.r.output), results.r.error, calls.seq, results.seq
 FROM calls LEFT JOIN results ON results.run_id = calls.run_id AND results.r.callId = calls.c.callId`;
 }
 
-function verificationsInsert(source: string): string {
+function verificationsInsert(source: string, _latest: boolean): string {
   return `
 INSERT INTO verifications
 WITH latest AS (
@@ -119,11 +126,20 @@ FROM latest,
      unnest(json_transform(latest.data->'tests', '[{"name":"VARCHAR","status":"VARCHAR","message":"VARCHAR","durationMs":"DOUBLE"}]')) AS t(test)`;
 }
 
-const INSERTS: Record<ProjectionTable, (source: string) => string> = {
+const INSERTS: Record<ProjectionTable, (source: string, latest: boolean) => string> = {
   runs: runsInsert,
   steps: stepsInsert,
   tool_calls: toolCallsInsert,
   verifications: verificationsInsert,
+};
+
+/**
+ * The tables whose rows are one per key, with that key: a source that repeats a key (logs a step again, reuses a call
+ * id) shows as two rows with the same key when every event is taken as the latest of its key.
+ */
+const KEYED: Partial<Record<ProjectionTable, { key: string; seq: string }>> = {
+  steps: { key: 'run_id, step', seq: 'seq' },
+  tool_calls: { key: 'run_id, call_id', seq: 'call_seq' },
 };
 
 /**
@@ -137,15 +153,41 @@ const SOURCES = {
   affected: '(SELECT * FROM events WHERE seq >= $1 AND run_id IN (SELECT run_id FROM affected_runs))',
 } as const;
 
+/**
+ * The projection rows of the runs a source holds, once they are inserted: all rows; the rows of events after `$1`
+ * (the runs are new, so all their rows); the rows of the affected runs.
+ */
+function rowsOfSource(source: keyof typeof SOURCES, seqColumn: string): string {
+  if (source === 'log') return 'true';
+  if (source === 'after') return `${seqColumn} > $1`;
+  return 'run_id IN (SELECT run_id FROM affected_runs)';
+}
+
 /** The `selfharness_meta` key of the highest sequence number whose event the projections reflect. */
 const PROJECTED_SEQ = 'projected_seq';
 
 /**
  * Derives the projection rows of every run in a source. The tables must hold no rows for those runs yet (they are new,
- * or their rows were just deleted).
+ * or their rows were just deleted). Picking the latest event per step and per call id costs a window or a grouping
+ * over every row, and most sources never repeat a key, so each keyed table is first derived taking every event as the
+ * latest; only where that gives two rows with one key are the source's rows derived again, the full way. Both give
+ * the same rows whenever no key repeats, so the result is the same as always taking the full way.
  */
 async function insertProjections(database: Database, source: keyof typeof SOURCES, values: number[] = []) {
-  for (const table of PROJECTION_TABLES) await database.run(INSERTS[table](SOURCES[source]), values);
+  for (const table of PROJECTION_TABLES) {
+    const keyed = KEYED[table];
+    await database.run(INSERTS[table](SOURCES[source], keyed === undefined), values);
+    if (keyed === undefined) continue;
+    const rows = rowsOfSource(source, keyed.seq);
+    const rowValues = source === 'after' ? values : [];
+    const repeated = await database.one(
+      `SELECT 1 AS repeated FROM ${table} WHERE ${rows} GROUP BY ${keyed.key} HAVING count(*) > 1 LIMIT 1`,
+      rowValues,
+    );
+    if (repeated === undefined) continue;
+    await database.run(`DELETE FROM ${table} WHERE ${rows}`, rowValues);
+    await database.run(INSERTS[table](SOURCES[source], true), values);
+  }
 }
 
 /**

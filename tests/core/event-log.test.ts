@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLog, PROJECTION_TABLES, SystemError, UserError } from '../../core/index.js';
+import { EventLog, PROJECTION_TABLES, SystemError, type TraceEvent, UserError } from '../../core/index.js';
 import { sampleRun } from '../support/events.js';
 
 let log: EventLog;
@@ -148,6 +148,66 @@ describe('event log', () => {
       );
     expect(strip(await snapshot(whole))).toEqual(strip(incremental));
     whole.close();
+  });
+
+  it('keeps the latest event of a step or call that a source logs again, in one batch or across batches', async () => {
+    /** r1 logs step 2 again with a new message, reuses call id `b` and reports its result twice. */
+    const repeats: TraceEvent[] = [
+      {
+        id: 'r1#step-2-again',
+        runId: 'r1',
+        type: 'step-create',
+        data: { step: 2, role: 'agent', message: 'Third time.', promptTokens: 5, completionTokens: 1 },
+      },
+      {
+        id: 'r1#call-b-again',
+        runId: 'r1',
+        type: 'tool-call',
+        data: { step: 2, callId: 'b', tool: 'shell', arguments: { command: 'make -B' }, command: 'make -B' },
+      },
+      {
+        id: 'r1#result-b-1',
+        runId: 'r1',
+        type: 'tool-result',
+        data: { step: 2, callId: 'b', output: 'built', exitCode: 0 },
+      },
+      {
+        id: 'r1#result-b-2',
+        runId: 'r1',
+        type: 'tool-result',
+        data: { step: 2, callId: 'b', output: 'failed', exitCode: 1 },
+      },
+    ];
+    const events = [...sampleRun('r1'), ...repeats, ...sampleRun('r2', 'passed')];
+    const expectLatest = async (target: EventLog) => {
+      expect(await target.query("SELECT step, message FROM steps WHERE run_id = 'r1' ORDER BY step")).toEqual([
+        { step: 1, message: 'Build it.' },
+        { step: 2, message: 'Third time.' },
+      ]);
+      expect(
+        await target.query(
+          "SELECT call_id, command, exit_code, output_excerpt FROM tool_calls WHERE run_id = 'r1' ORDER BY 1",
+        ),
+      ).toEqual([
+        { call_id: 'a', command: 'make', exit_code: 2, output_excerpt: 'make: *** No targets.  Stop.' },
+        { call_id: 'b', command: 'make -B', exit_code: 1, output_excerpt: 'failed' },
+      ]);
+      expect(await target.query("SELECT count(*)::INT AS n FROM tool_calls WHERE run_id = 'r2'")).toEqual([{ n: 2 }]);
+    };
+
+    await log.appendEvents(events);
+    await expectLatest(log);
+    const whole = await snapshot(log);
+    await log.rebuild();
+    expect(await snapshot(log)).toEqual(whole);
+
+    const split = await EventLog.open(':memory:');
+    for (const part of [events.slice(0, 8), events.slice(8, 11), events.slice(11)]) await split.appendEvents(part);
+    await expectLatest(split);
+    const incremental = await snapshot(split);
+    await split.rebuild();
+    expect(await snapshot(split)).toEqual(incremental);
+    split.close();
   });
 
   it('shows a run that has not ended as unfinished', async () => {
