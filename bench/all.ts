@@ -59,6 +59,8 @@ interface IngestBench {
   explicit: { seconds: number };
   ratio: number;
   explicitRatio: number;
+  ratios: number[];
+  explicitRatios: number[];
   peakMb: number;
   traces: { seconds: number; runs: number; events: number } | null;
 }
@@ -123,12 +125,12 @@ if (wanted('ingest')) {
   rows.push([
     `ingest ${count(events)} native events (~${value.bytesPerEvent} bytes): validation, staging, de-duplication, projections`,
     `${count(events / value.product.seconds)} events/s (${value.product.seconds.toFixed(1)} s)`,
-    `DuckDB \`read_json\` → table, columns detected: ${count(events / value.reference.seconds)} events/s; ratio **${value.ratio.toFixed(2)}** (target 0.5)`,
+    `DuckDB \`read_json\` → table, columns detected: ${count(events / value.reference.seconds)} events/s; ratio **${value.ratio.toFixed(2)}** (target 0.5), the median of ${value.ratios.length} rounds: ${value.ratios.map((ratio) => ratio.toFixed(2)).join(', ')}`,
   ]);
   rows.push([
     '— the same, against `read_json` with the columns given',
     '',
-    `${count(events / value.explicit.seconds)} events/s; ratio ${value.explicitRatio.toFixed(2)}`,
+    `${count(events / value.explicit.seconds)} events/s; ratio ${value.explicitRatio.toFixed(2)} (rounds: ${value.explicitRatios.map((ratio) => ratio.toFixed(2)).join(', ')})`,
   ]);
   rows.push(['peak memory of that process', `${count(value.peakMb)} MB`, 'target under 2,048 MB (streamed)']);
   if (value.traces) {

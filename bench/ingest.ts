@@ -1,10 +1,12 @@
 /**
  * Ingest benchmark: 1M generated native events through the product path (`ingestPaths`: validation, staging,
  * de-duplication, projections) against DuckDB's own `read_json` of the same file into a plain table, in the same
- * process: once as usually called (columns detected) and once with the columns the log keeps. Also the wall time of
- * ingesting the real traces in ../shared/traces when they are present.
+ * process: once as usually called (columns detected) and once with the columns the log keeps. The three run one after
+ * the other in each of several rounds, and each ratio is the median of its rounds: on a shared machine one run's time
+ * can be off by a third, and a product run and the reference run beside it see the same conditions. Also the wall
+ * time of ingesting the real traces in ../shared/traces when they are present.
  *
- *   npm run bench:ingest [-- --events 1000000]
+ *   npm run bench:ingest [-- --events 1000000 --rounds 3]
  */
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -16,6 +18,7 @@ import { generateNativeEvents } from './generate-events.js';
 const { values } = parseArgs({
   options: {
     events: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
     folder: { type: 'string', default: '.bench' },
     traces: { type: 'string', default: resolve(import.meta.dirname, '../../shared/traces') },
     json: { type: 'boolean', default: false },
@@ -45,14 +48,17 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1e6;
 }
 
-let started = performance.now();
-const cpuStarted = process.cpuUsage();
-const log = await EventLog.open(fresh(join(folder, 'product.duckdb')));
-const summary = await ingestPaths(log, [input]);
-log.close();
-const productSeconds = (performance.now() - started) / 1000;
-const productCpu = cpuSeconds(cpuStarted);
-if (summary.totals.appended !== count) throw new Error(`product path appended ${summary.totals.appended} of ${count}`);
+/** Ingests the input through the product path into a fresh log; seconds and processor seconds, open and close included. */
+async function ingestWithProduct(): Promise<{ seconds: number; cpu: number }> {
+  const begun = performance.now();
+  const cpuBegun = process.cpuUsage();
+  const log = await EventLog.open(fresh(join(folder, 'product.duckdb')));
+  const summary = await ingestPaths(log, [input]);
+  log.close();
+  if (summary.totals.appended !== count)
+    throw new Error(`product path appended ${summary.totals.appended} of ${count}`);
+  return { seconds: (performance.now() - begun) / 1000, cpu: cpuSeconds(cpuBegun) };
+}
 
 /** Loads the input into a fresh database with one statement; returns the seconds it took, opening and closing included. */
 async function loadWithDuckDB(name: string, sql: string): Promise<{ seconds: number; cpu: number }> {
@@ -67,33 +73,64 @@ async function loadWithDuckDB(name: string, sql: string): Promise<{ seconds: num
 }
 
 // DuckDB's own loader as it is usually called: it detects the columns (`data` becomes a wide STRUCT).
-const reference = await loadWithDuckDB(
-  'reference',
-  `CREATE TABLE events AS SELECT * FROM read_json($1, format = 'newline_delimited')`,
-);
+const REFERENCE_SQL = `CREATE TABLE events AS SELECT * FROM read_json($1, format = 'newline_delimited')`;
 // The same load with the columns the log keeps: `data` as JSON text, `time` as TIMESTAMPTZ.
-const explicit = await loadWithDuckDB(
-  'reference-explicit',
-  `CREATE TABLE events AS
+const EXPLICIT_SQL = `CREATE TABLE events AS
    SELECT id, type, runId AS run_id, CAST(time AS TIMESTAMPTZ) AS time, data
    FROM read_json($1, format = 'newline_delimited',
-                  columns = {id: 'VARCHAR', type: 'VARCHAR', runId: 'VARCHAR', time: 'VARCHAR', data: 'JSON'})`,
-);
+                  columns = {id: 'VARCHAR', type: 'VARCHAR', runId: 'VARCHAR', time: 'VARCHAR', data: 'JSON'})`;
+
+interface Round {
+  product: { seconds: number; cpu: number };
+  reference: { seconds: number; cpu: number };
+  explicit: { seconds: number; cpu: number };
+}
+const rounds: Round[] = [];
+const roundCount = Math.max(1, Number(values.rounds));
+for (let round = 1; round <= roundCount; round++) {
+  const product = await ingestWithProduct();
+  const reference = await loadWithDuckDB('reference', REFERENCE_SQL);
+  const explicit = await loadWithDuckDB('reference-explicit', EXPLICIT_SQL);
+  rounds.push({ product, reference, explicit });
+  console.error(
+    `round ${round}/${roundCount}: product ${product.seconds.toFixed(2)} s, read_json ${reference.seconds.toFixed(2)} s (ratio ${(reference.seconds / product.seconds).toFixed(2)}), explicit ${explicit.seconds.toFixed(2)} s`,
+  );
+}
+
+function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+const medianOf = (part: keyof Round) => ({
+  seconds: median(rounds.map((round) => round[part].seconds)),
+  cpu: median(rounds.map((round) => round[part].cpu)),
+});
+const product = medianOf('product');
+const reference = medianOf('reference');
+const explicit = medianOf('explicit');
+const ratios = rounds.map((round) => round.reference.seconds / round.product.seconds);
+const explicitRatios = rounds.map((round) => round.explicit.seconds / round.product.seconds);
+const ratio = median(ratios);
+const explicitRatio = median(explicitRatios);
+const spread = (values: number[]) => `rounds: ${values.map((value) => value.toFixed(2)).join(', ')}`;
 
 const peakMb = process.resourceUsage().maxRSS / 1024;
 const rate = (seconds: number) => `${(count / seconds).toFixed(0)} events/s (${seconds.toFixed(2)} s)`;
 const rows: [string, string][] = [
-  ['product path (ingestPaths)', `${rate(productSeconds)}, ${productCpu.toFixed(2)} s CPU`],
+  ['product path (ingestPaths), median', `${rate(product.seconds)}, ${product.cpu.toFixed(2)} s CPU`],
   ['reference: DuckDB read_json → table', `${rate(reference.seconds)}, ${reference.cpu.toFixed(2)} s CPU`],
-  ['ratio product / read_json', (reference.seconds / productSeconds).toFixed(2)],
+  ['ratio product / read_json, median', `${ratio.toFixed(2)} (${spread(ratios)})`],
   ['reference: read_json, explicit columns', `${rate(explicit.seconds)}, ${explicit.cpu.toFixed(2)} s CPU`],
-  ['ratio product / explicit read_json', (explicit.seconds / productSeconds).toFixed(2)],
+  ['ratio product / explicit read_json', `${explicitRatio.toFixed(2)} (${spread(explicitRatios)})`],
   ['peak memory (RSS, whole process)', `${peakMb.toFixed(0)} MB`],
 ];
 
 let tracesResult: { seconds: number; runs: number; events: number; rejects: number } | undefined;
 if (existsSync(values.traces)) {
-  started = performance.now();
+  const started = performance.now();
   const tracesLog = await EventLog.open(fresh(join(folder, 'traces.duckdb')));
   const traces = await ingestPaths(tracesLog, [values.traces]);
   tracesLog.close();
@@ -117,11 +154,13 @@ if (values.json) {
     JSON.stringify({
       events: count,
       bytesPerEvent: Math.round(bytes / count),
-      product: { seconds: productSeconds, cpuSeconds: productCpu },
+      product: { seconds: product.seconds, cpuSeconds: product.cpu },
       reference: { seconds: reference.seconds, cpuSeconds: reference.cpu },
       explicit: { seconds: explicit.seconds, cpuSeconds: explicit.cpu },
-      ratio: reference.seconds / productSeconds,
-      explicitRatio: explicit.seconds / productSeconds,
+      ratio,
+      explicitRatio,
+      ratios,
+      explicitRatios,
       peakMb,
       traces: tracesResult ?? null,
     }),

@@ -47,7 +47,7 @@ interface PlannedUnit extends SourceUnit {
 }
 
 /** One DuckDB row group: a batch of new events is then written to the database file whole, without the WAL. */
-const DEFAULT_BATCH_SIZE = 122_880;
+export const DEFAULT_BATCH_SIZE = 122_880;
 const HEAD_BYTES = 4096;
 const KEPT_REJECTS = 10_000;
 const PROGRESS_INTERVAL_MS = 500;

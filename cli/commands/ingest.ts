@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../../core/index.js';
 import { adapters } from '../../ingest/adapters.js';
-import { type IngestProgress, type IngestSummary, ingestPaths } from '../../ingest/ingest.js';
+import { DEFAULT_BATCH_SIZE, type IngestProgress, type IngestSummary, ingestPaths } from '../../ingest/ingest.js';
 import { type GlobalOptions, withLog } from '../context.js';
 import { formatCount, formatTable, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -26,7 +26,11 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     )
     .option('--model <model>', 'model name for runs whose source does not name one')
     .option('--dataset <dataset>', 'dataset name for runs whose source does not name one')
-    .option('--batch-size <n>', 'events per transaction', '50000')
+    .option(
+      '--batch-size <n>',
+      'events per transaction (a crash loses at most the batch in flight; one DuckDB row group is fastest)',
+      String(DEFAULT_BATCH_SIZE),
+    )
     .addHelpText(
       'after',
       `\nFormats:\n${adapters.map((adapter) => `  ${adapter.format.padEnd(12)} ${adapter.description}`).join('\n')}`,
