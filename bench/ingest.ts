@@ -11,6 +11,7 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from '../analytics/statistics.js';
 import { Database, EventLog } from '../core/index.js';
 import { ingestPaths } from '../ingest/ingest.js';
 import { generateNativeEvents } from './generate-events.js';
@@ -97,24 +98,19 @@ for (let round = 1; round <= roundCount; round++) {
   );
 }
 
-function median(numbers: number[]): number {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
+/** Rounds are at least one, so every median exists. */
+const middle = (values: number[]) => median(values) as number;
 const medianOf = (part: keyof Round) => ({
-  seconds: median(rounds.map((round) => round[part].seconds)),
-  cpu: median(rounds.map((round) => round[part].cpu)),
+  seconds: middle(rounds.map((round) => round[part].seconds)),
+  cpu: middle(rounds.map((round) => round[part].cpu)),
 });
 const product = medianOf('product');
 const reference = medianOf('reference');
 const explicit = medianOf('explicit');
 const ratios = rounds.map((round) => round.reference.seconds / round.product.seconds);
 const explicitRatios = rounds.map((round) => round.explicit.seconds / round.product.seconds);
-const ratio = median(ratios);
-const explicitRatio = median(explicitRatios);
+const ratio = middle(ratios);
+const explicitRatio = middle(explicitRatios);
 const spread = (values: number[]) => `rounds: ${values.map((value) => value.toFixed(2)).join(', ')}`;
 
 const peakMb = process.resourceUsage().maxRSS / 1024;

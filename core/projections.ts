@@ -14,7 +14,7 @@ const EXCERPT_CHARS = 2000;
 /** Streams of other events (a diagnosis, a harness version) are no runs. */
 const RUN_EVENT_TYPES = runEventTypes.map((type) => `'${type}'`).join(', ');
 
-function runsInsert(source: string, _latest: boolean): string {
+function runsInsert(source: string): string {
   return `
 INSERT INTO runs
 WITH scope AS (
@@ -113,7 +113,7 @@ SELECT calls.run_id, calls.c.step, calls.c.callId, calls.c.tool, calls.c.argumen
 FROM calls LEFT JOIN results ON results.run_id = calls.run_id AND results.r.callId = calls.c.callId`;
 }
 
-function verificationsInsert(source: string, _latest: boolean): string {
+function verificationsInsert(source: string): string {
   return `
 INSERT INTO verifications
 WITH latest AS (
@@ -126,20 +126,20 @@ FROM latest,
      unnest(json_transform(latest.data->'tests', '[{"name":"VARCHAR","status":"VARCHAR","message":"VARCHAR","durationMs":"DOUBLE"}]')) AS t(test)`;
 }
 
-const INSERTS: Record<ProjectionTable, (source: string, latest: boolean) => string> = {
-  runs: runsInsert,
-  steps: stepsInsert,
-  tool_calls: toolCallsInsert,
-  verifications: verificationsInsert,
-};
-
 /**
- * The tables whose rows are one per key, with that key: a source that repeats a key (logs a step again, reuses a call
- * id) shows as two rows with the same key when every event is taken as the latest of its key.
+ * How each table is derived from a source. The keyed tables hold one row per key (a run's step, a run's call id);
+ * their builder takes `latest`: pick the latest event per key, or take every event as the latest of its key, which
+ * gives the same rows unless the source repeats a key, and then shows as two rows with one key.
  */
-const KEYED: Partial<Record<ProjectionTable, { key: string; seq: string }>> = {
-  steps: { key: 'run_id, step', seq: 'seq' },
-  tool_calls: { key: 'run_id, call_id', seq: 'call_seq' },
+type Projection =
+  | { insert: (source: string) => string }
+  | { insert: (source: string, latest: boolean) => string; key: string; seq: string };
+
+const PROJECTIONS: Record<ProjectionTable, Projection> = {
+  runs: { insert: runsInsert },
+  steps: { insert: stepsInsert, key: 'run_id, step', seq: 'seq' },
+  tool_calls: { insert: toolCallsInsert, key: 'run_id, call_id', seq: 'call_seq' },
+  verifications: { insert: verificationsInsert },
 };
 
 /**
@@ -175,18 +175,21 @@ const PROJECTED_SEQ = 'projected_seq';
  */
 async function insertProjections(database: Database, source: keyof typeof SOURCES, values: number[] = []) {
   for (const table of PROJECTION_TABLES) {
-    const keyed = KEYED[table];
-    await database.run(INSERTS[table](SOURCES[source], keyed === undefined), values);
-    if (keyed === undefined) continue;
-    const rows = rowsOfSource(source, keyed.seq);
+    const projection = PROJECTIONS[table];
+    if (!('key' in projection)) {
+      await database.run(projection.insert(SOURCES[source]), values);
+      continue;
+    }
+    await database.run(projection.insert(SOURCES[source], false), values);
+    const rows = rowsOfSource(source, projection.seq);
     const rowValues = source === 'after' ? values : [];
     const repeated = await database.one(
-      `SELECT 1 AS repeated FROM ${table} WHERE ${rows} GROUP BY ${keyed.key} HAVING count(*) > 1 LIMIT 1`,
+      `SELECT 1 AS repeated FROM ${table} WHERE ${rows} GROUP BY ${projection.key} HAVING count(*) > 1 LIMIT 1`,
       rowValues,
     );
     if (repeated === undefined) continue;
     await database.run(`DELETE FROM ${table} WHERE ${rows}`, rowValues);
-    await database.run(INSERTS[table](SOURCES[source], true), values);
+    await database.run(projection.insert(SOURCES[source], true), values);
   }
 }
 

@@ -1,3 +1,4 @@
+import { median } from '../analytics/statistics.js';
 import type { LoggedRun } from './logged-run.js';
 import type { InterventionKind, ShadowTrace } from './replay.js';
 
@@ -57,13 +58,6 @@ export interface ScreeningVerdict {
   readonly screenedOut: boolean;
   readonly reasons: readonly string[];
   readonly metrics: Record<string, unknown>;
-}
-
-function median(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((first, second) => first - second);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 function firing(traces: readonly ShadowTrace[]): FiringSummary {
