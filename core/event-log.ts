@@ -9,9 +9,12 @@ import { projectPendingEvents, rebuildProjections } from './projections.js';
 import { CREATE_TABLES, SCHEMA_VERSION } from './schema.js';
 import { StagingBatch } from './staging.js';
 
-/** An event ready to append: its JSON text (already validated) and where it came from. */
+/** An event ready to append: its JSON text (already validated), its key and type, and where it came from. */
 export interface StagedEvent {
   json: string;
+  runId: string;
+  id: string;
+  type: string;
   format: string;
   file?: string;
   position?: string;
@@ -70,19 +73,25 @@ const STAGE_EVENTS = `CREATE OR REPLACE TEMP TABLE staged_events AS ${BATCH_EVEN
 /**
  * The batch's runs that have events in the log, with the lowest sequence number of those events: the `runs`
  * projection knows it for the runs it reflects, `unprojected_runs` bounds it for the others. Streams that are no runs
- * (a harness version, a proposal) have no projection row, so their events are looked up in the log itself.
+ * (a harness version, a proposal) have no projection row, so where the batch holds events of such kinds
+ * (`otherKinds`), the log itself is searched for those streams' events; otherwise the search, which reads the type of
+ * every event in the log, is left out.
  */
-const FIND_KNOWN_RUNS = `
-WITH batch AS (SELECT runId AS run_id FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'}))
+function findKnownRuns(otherKinds: boolean): string {
+  const otherStreams = `
+  UNION ALL SELECT run_id, seq FROM events
+            WHERE run_id IN (SELECT run_id FROM batch WHERE other_kinds)
+              AND type NOT IN (${runEventTypes.map((type) => `'${type}'`).join(', ')})`;
+  return `
+WITH batch AS (SELECT runId AS run_id, otherKinds AS other_kinds
+               FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR', otherKinds: 'BOOLEAN'}))
 SELECT run_id, min(first_seq) AS first_seq
 FROM (
   SELECT run_id, first_seq FROM runs WHERE run_id IN (SELECT run_id FROM batch)
-  UNION ALL SELECT run_id, first_seq FROM unprojected_runs WHERE run_id IN (SELECT run_id FROM batch)
-  UNION ALL SELECT run_id, seq FROM events
-            WHERE run_id IN (SELECT run_id FROM batch)
-              AND type NOT IN (${runEventTypes.map((type) => `'${type}'`).join(', ')})
+  UNION ALL SELECT run_id, first_seq FROM unprojected_runs WHERE run_id IN (SELECT run_id FROM batch)${otherKinds ? otherStreams : ''}
 )
 GROUP BY run_id`;
+}
 
 /**
  * How many of the batch's events of known runs (listed in file `$1`) the log holds already. An event is identified by
@@ -133,16 +142,15 @@ WHERE NOT EXISTS (SELECT 1 FROM ingest_rejects existing WHERE existing.id = stag
  * when the caller has it as it was sent (already validated as this event); otherwise the value is written out.
  */
 export function stageTraceEvent(batch: StagingBatch, event: TraceEvent, json = JSON.stringify(event)): void {
-  batch.addEvent(
-    {
-      json,
-      format: event.source?.format ?? 'native',
-      file: event.source?.file,
-      position: event.source?.position,
-    },
-    event.runId,
-    event.id,
-  );
+  batch.addEvent({
+    json,
+    runId: event.runId,
+    id: event.id,
+    type: event.type,
+    format: event.source?.format ?? 'native',
+    file: event.source?.file,
+    position: event.source?.position,
+  });
 }
 
 /**
@@ -301,7 +309,10 @@ export class EventLog {
    * straight from its file into the log.
    */
   private async appendStagedEvents(batch: StagingBatch, before: number): Promise<Record<string, number>> {
-    const knownRuns = await this.database.all<{ run_id: string; first_seq: bigint }>(FIND_KNOWN_RUNS, [batch.runsFile]);
+    const knownRuns = await this.database.all<{ run_id: string; first_seq: bigint }>(
+      findKnownRuns(batch.holdsOtherKinds),
+      [batch.runsFile],
+    );
     const firstSeq = knownRuns.reduce((lowest, run) => Math.min(lowest, Number(run.first_seq)), before + 1);
     const knownEvents =
       knownRuns.length === 0

@@ -86,7 +86,9 @@ ${latest ? `QUALIFY row_number() OVER (PARTITION BY run_id, struct_extract(s, 's
  * the other fields, which writes it back as `data->'arguments'` does. `arg_max_null` keeps the row with the highest
  * `seq` even where its struct is NULL, like `row_number() OVER (… ORDER BY seq DESC) = 1`, and costs less than the
  * window. Without `latest`, every call joined with every result of its id, which is the same where the source repeats
- * no call id (see `insertProjections`). Results without a call id never match the join's equality.
+ * no call id (see `insertProjections`). Results without a call id never match the join's equality. The rows are
+ * written in call order: a join's output arrives from every thread in pieces, which fill row groups in part, and the
+ * next checkpoint rewrites such row groups to merge them (about a fifth of a second per million events).
  */
 function toolCallsInsert(source: string, latest: boolean): string {
   const call = `json_transform(data, '{"step":"INTEGER","callId":"VARCHAR","tool":"VARCHAR","command":"VARCHAR","arguments":"JSON"}')`;
@@ -110,7 +112,8 @@ WITH calls AS (
 )
 SELECT calls.run_id, calls.c.step, calls.c.callId, calls.c.tool, calls.c.arguments, calls.c.command, results.r.exitCode,
        left(results.r.output, ${EXCERPT_CHARS}), length(results.r.output), results.r.error, calls.seq, results.seq
-FROM calls LEFT JOIN results ON results.run_id = calls.run_id AND results.r.callId = calls.c.callId`;
+FROM calls LEFT JOIN results ON results.run_id = calls.run_id AND results.r.callId = calls.c.callId
+ORDER BY calls.seq`;
 }
 
 function verificationsInsert(source: string): string {

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RejectedRecord, StagedEvent } from './event-log.js';
+import { runEventTypes } from './events.js';
 
 const BUFFER_BYTES = 1 << 20;
+const RUN_EVENT_TYPES: ReadonlySet<string> = new Set(runEventTypes);
 
 /**
  * A batch on its way into the log, written to NDJSON files as it grows so that a large batch never sits in memory.
@@ -19,6 +21,8 @@ export class StagingBatch {
   /** The event ids of the batch per run, and the last run looked up (events of a run tend to come together). */
   private readonly idsByRun = new Map<string, Set<string>>();
   private lastRun: { runId: string; ids: Set<string> } | undefined;
+  /** The streams of which the batch holds events of other kinds than a run's (a proposal, a harness version). */
+  private readonly otherKindRuns = new Set<string>();
   /** Events left out because the batch already held an event with the same run and id. */
   repeated = 0;
   readonly sources: { format: string; file: string | null }[] = [];
@@ -45,13 +49,14 @@ export class StagingBatch {
   }
 
   /** Adds an event, unless the batch already holds one with the same run and id (the first one wins). */
-  addEvent(event: StagedEvent, runId: string, id: string): void {
-    const ids = this.idsOf(runId);
-    if (ids.has(id)) {
+  addEvent(event: StagedEvent): void {
+    const ids = this.idsOf(event.runId);
+    if (ids.has(event.id)) {
       this.repeated++;
       return;
     }
-    ids.add(id);
+    ids.add(event.id);
+    if (!RUN_EVENT_TYPES.has(event.type)) this.otherKindRuns.add(event.runId);
     const source = this.indexSource(event.format, event.file ?? null);
     const position = event.position === undefined ? 'null' : JSON.stringify(event.position);
     this.write(`{"o":${this.eventCount},"s":${source},"p":${position},"e":`);
@@ -71,7 +76,12 @@ export class StagingBatch {
     this.sealed = true;
     this.flushBuffer();
     closeSync(this.eventsDescriptor);
-    writeFileSync(this.runsFile, [...this.idsByRun.keys()].map((runId) => JSON.stringify({ runId })).join('\n'));
+    writeFileSync(
+      this.runsFile,
+      [...this.idsByRun.keys()]
+        .map((runId) => JSON.stringify({ runId, otherKinds: this.otherKindRuns.has(runId) }))
+        .join('\n'),
+    );
     writeFileSync(
       this.sourcesFile,
       this.sources.map((source, index) => JSON.stringify({ index, ...source })).join('\n'),
@@ -80,6 +90,11 @@ export class StagingBatch {
       this.rejectsFile,
       this.rejects.map((reject) => JSON.stringify({ id: rejectId(reject), ...reject })).join('\n'),
     );
+  }
+
+  /** Whether the batch holds events of other kinds than a run's. */
+  get holdsOtherKinds(): boolean {
+    return this.otherKindRuns.size > 0;
   }
 
   /** Writes the ids of the batch's events of the given runs to a file (run and id per line); returns its path. */

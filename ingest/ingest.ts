@@ -326,16 +326,15 @@ class BatchWriter {
     summary.events++;
     summary.runIds.add(event.runId);
     this.eventsRead++;
-    this.batch.addEvent(
-      {
-        json,
-        format: event.source?.format ?? format,
-        file: event.source?.file ?? unit.path,
-        position: event.source?.position ?? item.position,
-      },
-      event.runId,
-      event.id,
-    );
+    this.batch.addEvent({
+      json,
+      runId: event.runId,
+      id: event.id,
+      type: event.type,
+      format: event.source?.format ?? format,
+      file: event.source?.file ?? unit.path,
+      position: event.source?.position ?? item.position,
+    });
     return this.batch.eventCount >= this.batchSize;
   }
 
