@@ -74,6 +74,12 @@ describe('event log', () => {
     };
     expect(await log.appendEvents([diagnosis])).toMatchObject({ appended: 1 });
     expect(await log.appendEvents([diagnosis])).toMatchObject({ appended: 0, duplicates: 1 });
+    // A batch of a run's events with and without events of other kinds: every one of them is known either way.
+    expect(await log.appendEvents(sampleRun('r1'))).toMatchObject({ appended: 0, duplicates: 9 });
+    expect(await log.appendEvents([...sampleRun('r1'), diagnosis, version])).toMatchObject({
+      appended: 0,
+      duplicates: 11,
+    });
     expect(await log.query('SELECT run_id, step_count FROM runs')).toEqual([{ run_id: 'r1', step_count: 2 }]);
     expect(await log.countEvents()).toBe(11);
   });
