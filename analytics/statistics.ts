@@ -14,11 +14,6 @@ export interface ProportionInterval {
   high: number;
 }
 
-/**
- * The Wilson score interval for a proportion (Newcombe 1998, method 3). Unlike the plain normal interval it stays
- * inside [0, 1] and keeps its coverage for small counts and rates near 0 or 1, which failure rates often are. With no
- * trials nothing is known: the interval is [0, 1].
- */
 /** The middle value (the mean of the two middle ones for an even count); undefined for no values. */
 export function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
@@ -29,6 +24,11 @@ export function median(values: readonly number[]): number | undefined {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/**
+ * The Wilson score interval for a proportion (Newcombe 1998, method 3). Unlike the plain normal interval it stays
+ * inside [0, 1] and keeps its coverage for small counts and rates near 0 or 1, which failure rates often are. With no
+ * trials nothing is known: the interval is [0, 1].
+ */
 export function wilsonInterval(successes: number, trials: number, z = Z_95): ProportionInterval {
   checkCounts(successes, trials);
   if (trials === 0) return { estimate: 0, low: 0, high: 1 };

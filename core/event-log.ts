@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Row, type SqlValue } from './database.js';
 import { SystemError } from './errors.js';
-import { runEventTypes, type TraceEvent } from './events.js';
+import type { TraceEvent } from './events.js';
 import { projectPendingEvents, rebuildProjections } from './projections.js';
-import { CREATE_TABLES, SCHEMA_VERSION } from './schema.js';
+import { CREATE_TABLES, RUN_EVENT_TYPES_SQL, SCHEMA_VERSION } from './schema.js';
 import { StagingBatch } from './staging.js';
 
 /** An event ready to append: its JSON text (already validated), its key and type, and where it came from. */
@@ -81,7 +81,7 @@ function findKnownRuns(otherKinds: boolean): string {
   const otherStreams = `
   UNION ALL SELECT run_id, seq FROM events
             WHERE run_id IN (SELECT run_id FROM batch WHERE other_kinds)
-              AND type NOT IN (${runEventTypes.map((type) => `'${type}'`).join(', ')})`;
+              AND type NOT IN (${RUN_EVENT_TYPES_SQL})`;
   return `
 WITH batch AS (SELECT runId AS run_id, otherKinds AS other_kinds
                FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR', otherKinds: 'BOOLEAN'}))
@@ -92,6 +92,9 @@ FROM (
 )
 GROUP BY run_id`;
 }
+
+const FIND_KNOWN_RUNS = findKnownRuns(false);
+const FIND_KNOWN_RUNS_AND_STREAMS = findKnownRuns(true);
 
 /**
  * How many of the batch's events of known runs (listed in file `$1`) the log holds already. An event is identified by
@@ -310,7 +313,7 @@ export class EventLog {
    */
   private async appendStagedEvents(batch: StagingBatch, before: number): Promise<Record<string, number>> {
     const knownRuns = await this.database.all<{ run_id: string; first_seq: bigint }>(
-      findKnownRuns(batch.holdsOtherKinds),
+      batch.holdsOtherKinds ? FIND_KNOWN_RUNS_AND_STREAMS : FIND_KNOWN_RUNS,
       [batch.runsFile],
     );
     const firstSeq = knownRuns.reduce((lowest, run) => Math.min(lowest, Number(run.first_seq)), before + 1);

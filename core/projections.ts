@@ -1,6 +1,5 @@
 import type { Database } from './database.js';
-import { runEventTypes } from './events.js';
-import { PROJECTION_TABLES, type ProjectionTable } from './schema.js';
+import { PROJECTION_TABLES, type ProjectionTable, RUN_EVENT_TYPES_SQL } from './schema.js';
 
 /**
  * Projections are folds of the log, recomputed per run: a batch that touches a run replaces that run's rows with
@@ -11,16 +10,13 @@ import { PROJECTION_TABLES, type ProjectionTable } from './schema.js';
 
 const EXCERPT_CHARS = 2000;
 
-/** Streams of other events (a diagnosis, a harness version) are no runs. */
-const RUN_EVENT_TYPES = runEventTypes.map((type) => `'${type}'`).join(', ');
-
 function runsInsert(source: string): string {
   return `
 INSERT INTO runs
 WITH scope AS (
   SELECT run_id, min(seq) AS first_seq, max(seq) AS last_seq, min(time) AS first_time, max(time) AS last_time,
          arg_min(source_format, seq) AS source_format, arg_min(source_file, seq) AS source_file
-  FROM ${source} WHERE type IN (${RUN_EVENT_TYPES}) GROUP BY run_id
+  FROM ${source} WHERE type IN (${RUN_EVENT_TYPES_SQL}) GROUP BY run_id
 ), started AS (
   SELECT run_id, json_transform(arg_max(data, seq), '{"task":"VARCHAR","dataset":"VARCHAR","model":"VARCHAR","agent":"VARCHAR","agentVersion":"VARCHAR","harnessVersion":"VARCHAR","attempt":"INTEGER","split":"VARCHAR","seed":"BIGINT","trialName":"VARCHAR","parentRunId":"VARCHAR","relation":"VARCHAR"}') AS s
   FROM ${source} WHERE type = 'run-start' GROUP BY run_id

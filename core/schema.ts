@@ -2,6 +2,8 @@
  * The storage layout. `events` is the append-only log: rows are only ever inserted. Everything else is derived
  * from it and can be rebuilt (`selfharness rebuild`).
  */
+import { runEventTypes } from './events.js';
+
 export const SCHEMA_VERSION = 1;
 
 export const CREATE_TABLES = `
@@ -94,6 +96,9 @@ CREATE TABLE IF NOT EXISTS verifications (
   seq BIGINT NOT NULL
 );
 `;
+
+/** The event types of a run (`runEventTypes`) as a SQL list, for `type IN (…)`: other streams are no runs. */
+export const RUN_EVENT_TYPES_SQL = runEventTypes.map((type) => `'${type}'`).join(', ');
 
 /** The tables derived from the log, in the order they are rebuilt. */
 export const PROJECTION_TABLES = ['runs', 'steps', 'tool_calls', 'verifications'] as const;
