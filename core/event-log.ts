@@ -141,18 +141,24 @@ FROM read_json($1, format = 'newline_delimited',
 WHERE NOT EXISTS (SELECT 1 FROM ingest_rejects existing WHERE existing.id = staged.id)`;
 
 /**
- * Adds an event given as a value to a batch, with its source (or `native`, when it names none). `json` is its text
+ * Adds an event given as a value to a batch, with its source; where the event names none (or part of one), with
+ * `fallback`: the importer's format, file and position, or `native` when the caller knows none. `json` is its text
  * when the caller has it as it was sent (already validated as this event); otherwise the value is written out.
  */
-export function stageTraceEvent(batch: StagingBatch, event: TraceEvent, json = JSON.stringify(event)): void {
+export function stageTraceEvent(
+  batch: StagingBatch,
+  event: TraceEvent,
+  json = JSON.stringify(event),
+  fallback: { format: string; file?: string; position?: string } = { format: 'native' },
+): void {
   batch.addEvent({
     json,
     runId: event.runId,
     id: event.id,
     type: event.type,
-    format: event.source?.format ?? 'native',
-    file: event.source?.file,
-    position: event.source?.position,
+    format: event.source?.format ?? fallback.format,
+    file: event.source?.file ?? fallback.file,
+    position: event.source?.position ?? fallback.position,
   });
 }
 

@@ -1,6 +1,13 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { describeSchemaError, type EventLog, type RejectedRecord, TraceEvent, UserError } from '../core/index.js';
+import {
+  describeSchemaError,
+  type EventLog,
+  type RejectedRecord,
+  stageTraceEvent,
+  TraceEvent,
+  UserError,
+} from '../core/index.js';
 import type { StagingBatch } from '../core/staging.js';
 import type { Adapter, ParsedEvent, ParseOptions, SourceUnit } from './adapter.js';
 import { adapters, findAdapter } from './adapters.js';
@@ -326,15 +333,7 @@ class BatchWriter {
     summary.events++;
     summary.runIds.add(event.runId);
     this.eventsRead++;
-    this.batch.addEvent({
-      json,
-      runId: event.runId,
-      id: event.id,
-      type: event.type,
-      format: event.source?.format ?? format,
-      file: event.source?.file ?? unit.path,
-      position: event.source?.position ?? item.position,
-    });
+    stageTraceEvent(this.batch, event, json, { format, file: unit.path, position: item.position });
     return this.batch.eventCount >= this.batchSize;
   }
 
