@@ -21,8 +21,10 @@ interface SharedInstance {
   instance: DuckDBInstance;
   readOnly: boolean;
   users: number;
-  /** The last write queued by `writeExclusively` on any connection of the instance. */
+  /** Settles when every write queued so far (`writeExclusively`, `continueWrite`) on any connection has ended. */
   writes: Promise<unknown>;
+  /** The last write queued, as its caller got it. */
+  lastWrite?: Promise<unknown>;
   /** The log's highest sequence number as the last append left it (see `Database.knownLastSeq`). */
   lastSeq?: number;
 }
@@ -201,9 +203,29 @@ export class Database {
    * log numbers its events from the highest number it holds, so two appends on two connections (a server's requests
    * and a job it runs) must not interleave.
    */
-  async writeExclusively<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.shared.writes.then(work);
-    this.shared.writes = result.catch(() => undefined);
+  writeExclusively<T>(work: () => Promise<T>): Promise<T> {
+    return this.queueWrite(this.shared.writes, work);
+  }
+
+  /**
+   * Runs `work` as the continuation of `previous`, a write still in flight that `writeExclusively` or this method
+   * returned: it starts as soon as `ready` resolves (`previous` has done what `work` depends on), and the writes
+   * queued from now on wait for both. No other write comes between them. Where one was queued after `previous`
+   * already, there is no continuing it: returns `undefined`, and the caller queues `work` with `writeExclusively`.
+   */
+  continueWrite<T>(
+    previous: Promise<unknown>,
+    ready: Promise<unknown>,
+    work: () => Promise<T>,
+  ): Promise<T> | undefined {
+    if (this.shared.lastWrite !== previous) return undefined;
+    return this.queueWrite(ready, work);
+  }
+
+  private queueWrite<T>(start: Promise<unknown>, work: () => Promise<T>): Promise<T> {
+    const result = start.then(work);
+    this.shared.writes = Promise.allSettled([this.shared.writes, result]);
+    this.shared.lastWrite = result;
     return result;
   }
 

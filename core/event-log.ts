@@ -34,6 +34,26 @@ export interface AppendOptions {
   deferProjections?: boolean;
   /** Append on one DuckDB thread (the default with `deferProjections`), leaving the other cores to the caller. */
   singleThread?: boolean;
+  /**
+   * With `deferProjections` (an import's batches): start while the log's last such append is still committing, as
+   * soon as its events are inserted, on a second connection. Its commit (writing the row group it filled, compressed,
+   * to the file) then overlaps reading this batch. The two commit in order, and this one fails with the first if that
+   * fails. A batch holding rejects, or an event that the append in flight holds too, waits for it to end instead.
+   */
+  overlap?: boolean;
+}
+
+/** An append started with `overlap`, while the next one may continue it. */
+interface OverlappingAppend {
+  batches: readonly StagingBatch[];
+  /** Whether it runs on the log's second connection. */
+  onSecond: boolean;
+  /** The write as queued (see `Database.continueWrite`). */
+  write: Promise<AppendResult[]>;
+  /** The log's last sequence number once the append's events are inserted (not committed yet). */
+  inserted: Promise<number>;
+  /** Settles when the append it continued (if any) has ended: until then its connection is busy. */
+  continued: Promise<unknown>;
 }
 
 export interface AppendResult {
@@ -48,6 +68,8 @@ export interface AppendResult {
 }
 
 const MAX_RAW_CHARS = 1_000_000;
+
+function ignore(): void {}
 
 /**
  * A sealed batch's events with the columns of `events` (but `recorded_at`), numbered after `$3` in batch order: repeats
@@ -118,11 +140,6 @@ const ADD_UNPROJECTED_RUNS = `
 INSERT INTO unprojected_runs
 SELECT runId, CAST($2 AS BIGINT) + 1 FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'})`;
 
-/**
- * Runs with events appended since the projections were last brought up to date, with a lower bound of the sequence
- * numbers of those events. Kept per connection: `open` brings the projections up to date, so it starts empty.
- */
-const CREATE_UNPROJECTED_RUNS = 'CREATE TEMP TABLE IF NOT EXISTS unprojected_runs (run_id VARCHAR, first_seq BIGINT)';
 
 /** After known events were left out: numbers the rest after `$1`, in batch order, so that `seq` stays contiguous. */
 const INSERT_STAGED_RENUMBERED = `
@@ -172,12 +189,17 @@ export function stagingRoot(): string {
 
 /**
  * The append-only event log. Each append is one transaction: the batch's new events, its rejects and the projection
- * rows of the runs it touched are committed together, so a crash loses at most the batch in flight, and a re-run adds
+ * rows of the runs it touched are committed together, so a crash loses at most the batches in flight, and a re-run adds
  * exactly what is missing (event ids come from the source, so nothing is added twice).
  */
 export class EventLog {
   private readonly stagingFolder: string;
   private stagingCounter = 0;
+  /** The last append with `overlap` while it is in flight. */
+  private overlapping: OverlappingAppend | undefined;
+  /** The connection on which every other overlapping append runs, opened with the first that needs it. */
+  private secondConnection: Promise<Database> | undefined;
+  private secondDatabase: Database | undefined;
 
   private constructor(readonly database: Database) {
     this.stagingFolder = join(stagingRoot(), randomUUID().slice(0, 8));
@@ -199,7 +221,6 @@ export class EventLog {
 
   private async migrate(): Promise<void> {
     await this.database.run(CREATE_TABLES);
-    await this.database.run(CREATE_UNPROJECTED_RUNS);
     const row = await this.database.one<{ value: string }>(
       "SELECT value FROM selfharness_meta WHERE key = 'schema_version'",
     );
@@ -250,49 +271,117 @@ export class EventLog {
    * appends the requests that arrived while the log was busy this way, with one commit instead of one per request.
    */
   async appendAll(batches: readonly StagingBatch[], options: AppendOptions = {}): Promise<AppendResult[]> {
-    // The caller of deferred appends (an import) parses the next batch meanwhile on the JavaScript thread, so a second
-    // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back.
-    // `singleThread: false` keeps them all for the append too.
     try {
       for (const batch of batches) batch.seal();
-      return await this.database.writeExclusively(async () => {
-        await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
-        let lastSeq = this.database.knownLastSeq ?? (await this.lastSeq());
-        try {
-          const results = await this.database.transaction(async () => {
-            const results: AppendResult[] = [];
-            for (const batch of batches) {
-              const appendedByFormat = batch.eventCount > 0 ? await this.appendStagedEvents(batch, lastSeq) : {};
-              const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
-              lastSeq += appended;
-              const rejected = batch.rejects.length > 0 ? await this.loadRejects(batch) : 0;
-              results.push({
-                appended,
-                duplicates: batch.eventCount + batch.repeated - appended,
-                rejected,
-                appendedByFormat,
-              });
-            }
-            if (!options.deferProjections) await this.projectPendingEvents();
-            return results;
-          });
-          this.database.knownLastSeq = lastSeq;
-          return results;
-        } catch (error) {
-          this.database.knownLastSeq = undefined;
-          throw error;
-        }
+      const overlap = options.overlap === true && options.deferProjections === true;
+      const previous = overlap ? this.continuable(batches) : undefined;
+      const onSecond = previous?.onSecond === false;
+      let markInserted: (seq: number) => void = () => undefined;
+      let failInserted: (error: unknown) => void = () => undefined;
+      const inserted = new Promise<number>((resolve, reject) => {
+        markInserted = resolve;
+        failInserted = reject;
       });
+      inserted.catch(() => undefined);
+      const work = (continued?: OverlappingAppend) => async () =>
+        this.appendInTransaction(await this.connection(onSecond), batches, options, continued, markInserted);
+      const ready = previous && Promise.all([previous.inserted, previous.continued]);
+      ready?.catch(ignore);
+      const continuing = previous && ready && this.database.continueWrite(previous.write, ready, work(previous));
+      const write = continuing ?? this.database.writeExclusively(work());
+      write.catch(failInserted);
+      if (overlap) {
+        const continued = continuing && previous ? previous.write.then(ignore, ignore) : Promise.resolve();
+        this.trackOverlapping({ batches, onSecond, write, inserted, continued });
+      }
+      return await write;
     } finally {
       for (const batch of batches) batch.dispose();
     }
   }
 
+  /**
+   * Appends the batches on `connection` in one transaction. Continuing `previous`, it numbers after the events
+   * `previous` inserted and commits only once `previous` has; `markInserted` gets the last number once the events are
+   * inserted, for the append that may continue this one.
+   */
+  private async appendInTransaction(
+    connection: Database,
+    batches: readonly StagingBatch[],
+    options: AppendOptions,
+    previous: OverlappingAppend | undefined,
+    markInserted: (seq: number) => void,
+  ): Promise<AppendResult[]> {
+    // The caller of deferred appends (an import) parses the next batch meanwhile on the JavaScript thread, so a second
+    // DuckDB thread would compete with it for the same cores; `projectPending` gives DuckDB all of them back.
+    // `singleThread: false` keeps them all for the append too. The setting holds for every connection, so an append
+    // that continues another runs as that one set it (its connection may be committing still).
+    if (!previous) await this.database.limitThreads((options.singleThread ?? options.deferProjections) ? 1 : undefined);
+    let lastSeq = previous ? await previous.inserted : (this.database.knownLastSeq ?? (await this.lastSeq()));
+    try {
+      const results = await connection.transaction(async () => {
+        const results: AppendResult[] = [];
+        for (const batch of batches) {
+          const appendedByFormat =
+            batch.eventCount > 0 ? await this.appendStagedEvents(connection, batch, lastSeq) : {};
+          const appended = Object.values(appendedByFormat).reduce((total, count) => total + count, 0);
+          lastSeq += appended;
+          const rejected = batch.rejects.length > 0 ? await this.loadRejects(connection, batch) : 0;
+          results.push({
+            appended,
+            duplicates: batch.eventCount + batch.repeated - appended,
+            rejected,
+            appendedByFormat,
+          });
+        }
+        if (!options.deferProjections) await this.projectPendingEvents(connection);
+        markInserted(lastSeq);
+        await previous?.write;
+        return results;
+      });
+      this.database.knownLastSeq = lastSeq;
+      return results;
+    } catch (error) {
+      this.database.knownLastSeq = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The overlapping append in flight that `batches` may continue: none where they hold rejects (their check for
+   * rejects kept already reads only committed ones) or an event that it holds too (likewise for events).
+   */
+  private continuable(batches: readonly StagingBatch[]): OverlappingAppend | undefined {
+    const previous = this.overlapping;
+    if (previous === undefined || batches.some((batch) => batch.rejects.length > 0)) return undefined;
+    const shared = batches.some((batch) => previous.batches.some((other) => batch.sharesEventsWith(other)));
+    return shared ? undefined : previous;
+  }
+
+  /** Keeps `append` as the one to continue until it ends (a failed one is not continued). */
+  private trackOverlapping(append: OverlappingAppend): void {
+    this.overlapping = append;
+    const ended = () => {
+      if (this.overlapping === append) this.overlapping = undefined;
+    };
+    append.write.then(ended, ended);
+  }
+
+  /** The log's connection, or its second one (opened with the first append that needs it). */
+  private connection(second: boolean): Promise<Database> {
+    if (!second) return Promise.resolve(this.database);
+    this.secondConnection ??= this.database.connect().then((database) => {
+      this.secondDatabase = database;
+      return database;
+    });
+    return this.secondConnection;
+  }
+
   /** Keeps the batch's rejected records that `ingest_rejects` does not hold yet; returns how many were new. */
-  private async loadRejects(batch: StagingBatch): Promise<number> {
-    const countBefore = await this.countRows('ingest_rejects');
-    await this.database.run(LOAD_REJECTS, [batch.rejectsFile]);
-    return (await this.countRows('ingest_rejects')) - countBefore;
+  private async loadRejects(connection: Database, batch: StagingBatch): Promise<number> {
+    const countBefore = await this.countRows('ingest_rejects', connection);
+    await connection.run(LOAD_REJECTS, [batch.rejectsFile]);
+    return (await this.countRows('ingest_rejects', connection)) - countBefore;
   }
 
   /**
@@ -302,13 +391,13 @@ export class EventLog {
   async projectPending(): Promise<number> {
     return this.database.writeExclusively(async () => {
       await this.database.limitThreads(undefined);
-      return this.database.transaction(() => this.projectPendingEvents());
+      return this.database.transaction(() => this.projectPendingEvents(this.database));
     });
   }
 
-  private async projectPendingEvents(): Promise<number> {
-    const runs = await projectPendingEvents(this.database);
-    await this.database.run('DELETE FROM unprojected_runs');
+  private async projectPendingEvents(connection: Database): Promise<number> {
+    const runs = await projectPendingEvents(connection);
+    await connection.run('DELETE FROM unprojected_runs');
     return runs;
   }
 
@@ -317,8 +406,12 @@ export class EventLog {
    * batch has events in the log (the common case: a first import), no event can be known already, and the batch goes
    * straight from its file into the log.
    */
-  private async appendStagedEvents(batch: StagingBatch, before: number): Promise<Record<string, number>> {
-    const knownRuns = await this.database.all<{ run_id: string; first_seq: bigint }>(
+  private async appendStagedEvents(
+    connection: Database,
+    batch: StagingBatch,
+    before: number,
+  ): Promise<Record<string, number>> {
+    const knownRuns = await connection.all<{ run_id: string; first_seq: bigint }>(
       batch.holdsOtherKinds ? FIND_KNOWN_RUNS_AND_STREAMS : FIND_KNOWN_RUNS,
       [batch.runsFile],
     );
@@ -328,7 +421,7 @@ export class EventLog {
         ? 0
         : Number(
             (
-              await this.database.one<{ n: bigint }>(COUNT_KNOWN_EVENTS, [
+              await connection.one<{ n: bigint }>(COUNT_KNOWN_EVENTS, [
                 batch.writeEventIds(knownRuns.map((run) => run.run_id)),
                 firstSeq,
               ])
@@ -336,29 +429,29 @@ export class EventLog {
           );
     let appendedByFormat: Record<string, number> = {};
     if (knownEvents === 0) {
-      await this.database.run(INSERT_BATCH, [batch.eventsFile, batch.sourcesFile, before]);
+      await connection.run(INSERT_BATCH, [batch.eventsFile, batch.sourcesFile, before]);
       appendedByFormat = batch.eventsByFormat();
     } else {
       // Rare (a re-import, or a source that repeats events across batches): leave the known events out, then number
       // the rest without gaps.
-      await this.database.run(STAGE_EVENTS, [batch.eventsFile, batch.sourcesFile, before]);
-      await this.database.run(DROP_KNOWN_EVENTS, [firstSeq]);
-      for (const row of await this.database.all<{ format: string; n: bigint }>(
+      await connection.run(STAGE_EVENTS, [batch.eventsFile, batch.sourcesFile, before]);
+      await connection.run(DROP_KNOWN_EVENTS, [firstSeq]);
+      for (const row of await connection.all<{ format: string; n: bigint }>(
         'SELECT source_format AS format, count(*) AS n FROM staged_events GROUP BY 1',
       )) {
         appendedByFormat[row.format] = Number(row.n);
       }
-      await this.database.run(INSERT_STAGED_RENUMBERED, [before]);
-      await this.database.run('DROP TABLE staged_events');
+      await connection.run(INSERT_STAGED_RENUMBERED, [before]);
+      await connection.run('DROP TABLE staged_events');
     }
     if (Object.keys(appendedByFormat).length > 0) {
-      await this.database.run(ADD_UNPROJECTED_RUNS, [batch.runsFile, before]);
+      await connection.run(ADD_UNPROJECTED_RUNS, [batch.runsFile, before]);
     }
     return appendedByFormat;
   }
 
-  private async countRows(table: 'events' | 'ingest_rejects'): Promise<number> {
-    const row = await this.database.one<{ n: bigint }>(`SELECT count(*) AS n FROM ${table}`);
+  private async countRows(table: 'events' | 'ingest_rejects', connection = this.database): Promise<number> {
+    const row = await connection.one<{ n: bigint }>(`SELECT count(*) AS n FROM ${table}`);
     return Number(row?.n ?? 0);
   }
 
@@ -381,6 +474,7 @@ export class EventLog {
   }
 
   close(): void {
+    this.secondDatabase?.close();
     this.database.close();
     rmSync(this.stagingFolder, { recursive: true, force: true });
     try {

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS ingest_rejects (
   recorded_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS selfharness_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+-- Runs with events appended since the projections were last brought up to date, with a lower bound of the sequence
+-- numbers of those events: the appends of every connection (a server's, a job's, an import's two) see each other's.
+-- Emptied whenever the projections are brought up to date, which opening the log does after a crash.
+CREATE TABLE IF NOT EXISTS unprojected_runs (run_id VARCHAR, first_seq BIGINT);
 CREATE TABLE IF NOT EXISTS runs (
   run_id VARCHAR NOT NULL,
   source_format VARCHAR,

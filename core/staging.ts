@@ -107,6 +107,17 @@ export class StagingBatch {
     return this.idsFile;
   }
 
+  /** Whether this batch holds an event (run and id) that `other` holds too. */
+  sharesEventsWith(other: StagingBatch): boolean {
+    for (const [runId, ids] of this.idsByRun) {
+      const otherIds = other.idsByRun.get(runId);
+      if (otherIds === undefined) continue;
+      const [fewer, more] = ids.size <= otherIds.size ? [ids, otherIds] : [otherIds, ids];
+      for (const id of fewer) if (more.has(id)) return true;
+    }
+    return false;
+  }
+
   /** Events written per source format. */
   eventsByFormat(): Record<string, number> {
     const counts: Record<string, number> = {};

@@ -15,7 +15,7 @@ import { adapters, findAdapter } from './adapters.js';
 export interface IngestOptions extends ParseOptions {
   /** Read every unit as this format instead of detecting it. */
   format?: string;
-  /** Events per transaction. Larger batches load faster; a crash loses at most one batch, which a re-run restores. */
+  /** Events per transaction. Larger batches load faster; a crash loses at most two (in flight), which a re-run restores. */
   batchSize?: number;
   onProgress?: (progress: IngestProgress) => void;
 }
@@ -64,12 +64,14 @@ const YIELD_INTERVAL_MS = 1;
  * one does it at least this often, so that they never lag far behind the log and one such transaction stays small.
  */
 const PROJECT_EVERY_EVENTS = 4_000_000;
+/** Batch k + 1 is read into the log while batch k commits; batch k + 2 fills meanwhile. */
+const MAX_APPENDS_IN_FLIGHT = 2;
 
 /**
  * Reads every path (files and directories, walked recursively), detects each unit's format, validates every event,
  * and appends in batches of one transaction each; the projections of the new runs are derived at the end (and every
  * few million events), in a transaction of their own. Importing the same input again adds nothing; a crash mid-way
- * loses at most the batch in flight, and running again completes the log without duplicates (opening the log for
+ * loses at most the two batches in flight, and running again completes the log without duplicates (opening the log for
  * writing derives the projections the crash left out).
  */
 export async function ingestPaths(
@@ -271,14 +273,16 @@ function yieldToEventLoop(): Promise<void> {
 
 /**
  * Fills staging batches and appends each full one while the next fills: DuckDB loads batch k on its own threads
- * while this thread parses and validates batch k + 1. At most one append is in flight. An append is a series of
- * statements, and each one starts only when this thread reaches the event loop, so while an append is in flight the
- * parse loop yields about every millisecond (`isDatabaseWaiting`); otherwise DuckDB would sit idle between statements.
+ * while this thread parses and validates batch k + 1. At most two appends are in flight, overlapping: batch k + 1 is
+ * read into the log while batch k commits (`AppendOptions.overlap`). An append is a series of statements, and each one
+ * starts only when this thread reaches the event loop, so while an append is in flight the parse loop yields about
+ * every millisecond (`isDatabaseWaiting`); otherwise DuckDB would sit idle between statements.
  */
 class BatchWriter {
   private batch: StagingBatch;
-  private inFlight: Promise<void> | undefined;
-  private appending = false;
+  /** The appends in flight, oldest first. */
+  private readonly inFlight: Promise<void>[] = [];
+  private appending = 0;
   /** Events appended since the projections were last derived. */
   private unprojected = 0;
   private checks = 0;
@@ -351,11 +355,11 @@ class BatchWriter {
     if (this.batch.eventCount === 0 && this.batch.rejects.length === 0) return;
     const full = this.batch;
     this.batch = this.log.createBatch();
-    await this.inFlight;
+    while (this.inFlight.length >= MAX_APPENDS_IN_FLIGHT) await this.settleOldest();
     if (this.unprojected >= PROJECT_EVERY_EVENTS) await this.projectPending();
-    this.appending = true;
-    this.inFlight = this.log
-      .append(full, { deferProjections: true })
+    this.appending++;
+    const append = this.log
+      .append(full, { deferProjections: true, overlap: true })
       .then((result) => {
         for (const [format, count] of Object.entries(result.appendedByFormat)) {
           this.summaryFor(format).appended += count;
@@ -363,15 +367,29 @@ class BatchWriter {
         }
       })
       .finally(() => {
-        this.appending = false;
+        this.appending--;
       });
-    // A failed append is reported where `inFlight` is awaited (the next flush or finish), not as an unhandled rejection.
-    this.inFlight.catch(() => undefined);
+    // A failed append is reported where it is awaited (a later flush or finish), not as an unhandled rejection.
+    append.catch(() => undefined);
+    this.inFlight.push(append);
+  }
+
+  /**
+   * Waits for the oldest append in flight. If it failed, waits for the others too (they fail with it) before throwing
+   * its error, so that the caller may close the log: nothing runs on it any more.
+   */
+  private async settleOldest(): Promise<void> {
+    try {
+      await this.inFlight.shift();
+    } catch (error) {
+      await Promise.allSettled(this.inFlight.splice(0));
+      throw error;
+    }
   }
 
   /** Whether the parse loop should yield now: an append is in flight and about a millisecond has passed. */
   isDatabaseWaiting(): boolean {
-    if (!this.appending || ++this.checks % 16 !== 0) return false;
+    if (this.appending === 0 || ++this.checks % 16 !== 0) return false;
     const now = performance.now();
     if (now - this.lastYield < YIELD_INTERVAL_MS) return false;
     this.lastYield = now;
@@ -381,7 +399,7 @@ class BatchWriter {
   /** Appends what is left, waits until everything is committed, and derives the projections of the new runs. */
   async finish(): Promise<void> {
     await this.flush();
-    await this.inFlight;
+    while (this.inFlight.length > 0) await this.settleOldest();
     this.batch.dispose();
     await this.projectPending();
   }

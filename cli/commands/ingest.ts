@@ -28,7 +28,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     .option('--dataset <dataset>', 'dataset name for runs whose source does not name one')
     .option(
       '--batch-size <n>',
-      'events per transaction (a crash loses at most the batch in flight; one DuckDB row group is fastest)',
+      'events per transaction (a crash loses at most the two batches in flight; one DuckDB row group is fastest)',
       String(DEFAULT_BATCH_SIZE),
     )
     .addHelpText(

@@ -1,8 +1,17 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLog, PROJECTION_TABLES, SystemError, type TraceEvent, UserError } from '../../core/index.js';
+import {
+  EventLog,
+  PROJECTION_TABLES,
+  type RejectedRecord,
+  type StagingBatch,
+  SystemError,
+  stageTraceEvent,
+  type TraceEvent,
+  UserError,
+} from '../../core/index.js';
 import { sampleRun } from '../support/events.js';
 
 let log: EventLog;
@@ -219,6 +228,104 @@ describe('event log', () => {
   it('shows a run that has not ended as unfinished', async () => {
     await log.appendEvents(sampleRun('r1').slice(0, 4));
     expect(await log.query('SELECT outcome FROM runs')).toEqual([{ outcome: 'unfinished' }]);
+  });
+});
+
+describe('overlapping appends (an import)', () => {
+  const overlapping = { deferProjections: true, overlap: true };
+
+  function batchOf(target: EventLog, events: readonly TraceEvent[], rejects: readonly RejectedRecord[] = []) {
+    const batch: StagingBatch = target.createBatch();
+    for (const event of events) stageTraceEvent(batch, event);
+    for (const reject of rejects) batch.addReject(reject);
+    return batch;
+  }
+
+  async function seqOrder(target: EventLog) {
+    const rows = await target.query<{ seq: bigint; id: string }>('SELECT seq, id FROM events ORDER BY seq');
+    return { seqs: rows.map((row) => Number(row.seq)), ids: rows.map((row) => row.id) };
+  }
+
+  it('numbers the events of batches started at once in batch order, and gives the same log as one at a time', async () => {
+    // Runs cut across batches, as an import's batch boundaries cut them.
+    const events = Array.from({ length: 8 }, (_, index) =>
+      sampleRun(`r${index}`, index % 2 ? 'passed' : 'failed'),
+    ).flat();
+    const parts = Array.from({ length: 9 }, (_, index) => events.slice(index * 8, index * 8 + 8));
+    const results = await Promise.all(parts.map((part) => log.append(batchOf(log, part), overlapping)));
+    expect(results.map((result) => result.appended)).toEqual(parts.map((part) => part.length));
+    await log.projectPending();
+    const order = await seqOrder(log);
+    expect(order.seqs).toEqual(events.map((_, index) => index + 1));
+    expect(order.ids).toEqual(events.map((event) => event.id));
+
+    const serial = await EventLog.open(':memory:');
+    for (const part of parts) await serial.append(batchOf(serial, part), { deferProjections: true });
+    await serial.projectPending();
+    expect(await snapshot(log)).toEqual(await snapshot(serial));
+    serial.close();
+  });
+
+  it('leaves out events and rejects that the append in flight holds already', async () => {
+    const reject = { format: 'native', file: '/data/a.ndjson', position: 'line 3', reason: 'invalid JSON', raw: '{' };
+    const [first, second, third] = await Promise.all([
+      log.append(batchOf(log, sampleRun('r1'), [reject]), overlapping),
+      log.append(batchOf(log, [...sampleRun('r1'), ...sampleRun('r2')]), overlapping),
+      log.append(batchOf(log, sampleRun('r3'), [reject]), overlapping),
+    ]);
+    expect(first).toMatchObject({ appended: 9, rejected: 1 });
+    expect(second).toMatchObject({ appended: 9, duplicates: 9 });
+    expect(third).toMatchObject({ appended: 9, rejected: 0 });
+    expect(await log.countEvents()).toBe(27);
+    expect(await log.query('SELECT count(*)::INT AS n FROM ingest_rejects')).toEqual([{ n: 1 }]);
+    expect((await seqOrder(log)).seqs).toEqual(Array.from({ length: 27 }, (_, index) => index + 1));
+  });
+
+  it('fails the appends that continue one that failed, keeps the ones before, and numbers on without a gap', async () => {
+    const broken = batchOf(log, sampleRun('r2'));
+    broken.seal();
+    rmSync(broken.eventsFile);
+    const appends = [
+      log.append(batchOf(log, sampleRun('r1')), overlapping),
+      log.append(broken, overlapping),
+      log.append(batchOf(log, sampleRun('r3')), overlapping),
+    ];
+    const [first, second, third] = await Promise.allSettled(appends);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { appended: 9 } });
+    expect(second?.status).toBe('rejected');
+    // The third waited for the second to commit: it fails with the second's error, having committed nothing.
+    expect(third).toEqual(second);
+    expect(await log.query('SELECT DISTINCT run_id FROM events')).toEqual([{ run_id: 'r1' }]);
+
+    expect(await log.append(batchOf(log, sampleRun('r3')), overlapping)).toMatchObject({ appended: 9 });
+    expect((await seqOrder(log)).seqs).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
+  });
+
+  it('lets no other append come between two it overlaps, and overlaps none queued after another', async () => {
+    const first = log.append(batchOf(log, sampleRun('import-1')), overlapping);
+    const other = log.appendEvents(sampleRun('server'));
+    const second = log.append(batchOf(log, sampleRun('import-2')), overlapping);
+    await Promise.all([first, other, second]);
+    const runs = await log.query<{ run_id: string }>(
+      'SELECT run_id FROM events GROUP BY run_id ORDER BY min(seq), max(seq)',
+    );
+    expect(runs.map((row) => row.run_id)).toEqual(['import-1', 'server', 'import-2']);
+    expect((await seqOrder(log)).seqs).toEqual(Array.from({ length: 27 }, (_, index) => index + 1));
+  });
+
+  it('knows the runs another connection appended and has not projected yet, and adds none of their events again', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'selfharness-unprojected-'));
+    const path = join(folder, 'log.duckdb');
+    const job = await EventLog.open(path);
+    const server = await EventLog.open(path);
+    try {
+      expect(await job.appendEvents(sampleRun('r1'), [], { deferProjections: true })).toMatchObject({ appended: 9 });
+      expect(await server.appendEvents(sampleRun('r1'))).toMatchObject({ appended: 0, duplicates: 9 });
+      expect(await server.countEvents()).toBe(9);
+    } finally {
+      server.close();
+      job.close();
+    }
   });
 });
 
