@@ -71,6 +71,18 @@ const MAX_RAW_CHARS = 1_000_000;
 
 function ignore(): void {}
 
+/** A promise and the functions that settle it, for a value that a later step provides. */
+function settledLater<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve: (value: T) => void = ignore;
+  let reject: (error: unknown) => void = ignore;
+  const promise = new Promise<T>((resolvePromise, rejectPromise) => {
+    resolve = resolvePromise;
+    reject = rejectPromise;
+  });
+  promise.catch(ignore);
+  return { promise, resolve, reject };
+}
+
 /**
  * A sealed batch's events with the columns of `events` (but `recorded_at`), numbered after `$3` in batch order: repeats
  * within a batch were left out while staging, so the numbers are contiguous.
@@ -139,7 +151,6 @@ WHERE EXISTS (
 const ADD_UNPROJECTED_RUNS = `
 INSERT INTO unprojected_runs
 SELECT runId, CAST($2 AS BIGINT) + 1 FROM read_json($1, format = 'newline_delimited', columns = {runId: 'VARCHAR'})`;
-
 
 /** After known events were left out: numbers the rest after `$1`, in batch order, so that `seq` stays contiguous. */
 const INSERT_STAGED_RENUMBERED = `
@@ -276,23 +287,18 @@ export class EventLog {
       const overlap = options.overlap === true && options.deferProjections === true;
       const previous = overlap ? this.continuable(batches) : undefined;
       const onSecond = previous?.onSecond === false;
-      let markInserted: (seq: number) => void = () => undefined;
-      let failInserted: (error: unknown) => void = () => undefined;
-      const inserted = new Promise<number>((resolve, reject) => {
-        markInserted = resolve;
-        failInserted = reject;
-      });
-      inserted.catch(() => undefined);
+      // Settled once the events are inserted (or the append failed), for an append that continues this one.
+      const inserted = settledLater<number>();
       const work = (continued?: OverlappingAppend) => async () =>
-        this.appendInTransaction(await this.connection(onSecond), batches, options, continued, markInserted);
+        this.appendInTransaction(await this.connection(onSecond), batches, options, continued, inserted.resolve);
       const ready = previous && Promise.all([previous.inserted, previous.continued]);
       ready?.catch(ignore);
       const continuing = previous && ready && this.database.continueWrite(previous.write, ready, work(previous));
       const write = continuing ?? this.database.writeExclusively(work());
-      write.catch(failInserted);
+      write.catch(inserted.reject);
       if (overlap) {
         const continued = continuing && previous ? previous.write.then(ignore, ignore) : Promise.resolve();
-        this.trackOverlapping({ batches, onSecond, write, inserted, continued });
+        this.trackOverlapping({ batches, onSecond, write, inserted: inserted.promise, continued });
       }
       return await write;
     } finally {
