@@ -98,7 +98,13 @@ function progressCounts(line: string): { passed: number; failed: number } {
   return { passed: Number(match?.[1]), failed: Number(match?.[2]) };
 }
 
-describe.skipIf(!hasBubblewrap)('stopping a simulated run midway', () => {
+/**
+ * Each test waits for two trials, then up to a minute for the sleeping trial's `sleep`, then for the run to stop: on a
+ * machine busy with other tests that takes longer than the default minute per test (one CI run timed out here).
+ */
+const STOPPING_TIMEOUT_MS = 180_000;
+
+describe.skipIf(!hasBubblewrap)('stopping a simulated run midway', { timeout: STOPPING_TIMEOUT_MS }, () => {
   const scratch = scratchFolder('e2e-interrupt');
   afterAll(() => scratch.remove());
 
