@@ -21,6 +21,21 @@ beforeEach(async () => {
 });
 afterEach(() => log.close());
 
+/** Opens one database file twice (two connections of this process, as a server and its job), then closes both. */
+async function withTwoConnections(work: (first: EventLog, second: EventLog) => Promise<void>): Promise<void> {
+  const folder = mkdtempSync(join(tmpdir(), 'selfharness-two-connections-'));
+  const path = join(folder, 'log.duckdb');
+  const first = await EventLog.open(path);
+  const second = await EventLog.open(path);
+  try {
+    await work(first, second);
+  } finally {
+    second.close();
+    first.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
 async function snapshot(target: EventLog) {
   const tables: Record<string, unknown[]> = {};
   for (const table of PROJECTION_TABLES) tables[table] = await target.query(`SELECT * FROM ${table} ORDER BY ALL`);
@@ -101,11 +116,7 @@ describe('event log', () => {
   });
 
   it('keeps one sequence when two connections of this process append at the same time (a server and its job)', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'selfharness-two-writers-'));
-    const path = join(folder, 'log.duckdb');
-    const first = await EventLog.open(path);
-    const second = await EventLog.open(path);
-    try {
+    await withTwoConnections(async (first, second) => {
       await Promise.all(
         Array.from({ length: 10 }, (_, index) =>
           (index % 2 === 0 ? first : second).appendEvents(sampleRun(`writer-${index}`), [], {
@@ -118,10 +129,7 @@ describe('event log', () => {
       expect(rows.map((row) => Number(row.seq))).toEqual(Array.from({ length: 90 }, (_, index) => index + 1));
       const runs = await first.query<{ n: bigint }>('SELECT count(*) AS n FROM runs');
       expect(Number(runs[0]?.n)).toBe(10);
-    } finally {
-      second.close();
-      first.close();
-    }
+    });
   });
 
   it('adds nothing when the same events arrive again, in another batch or twice in one', async () => {
@@ -314,18 +322,11 @@ describe('overlapping appends (an import)', () => {
   });
 
   it('knows the runs another connection appended and has not projected yet, and adds none of their events again', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'selfharness-unprojected-'));
-    const path = join(folder, 'log.duckdb');
-    const job = await EventLog.open(path);
-    const server = await EventLog.open(path);
-    try {
+    await withTwoConnections(async (job, server) => {
       expect(await job.appendEvents(sampleRun('r1'), [], { deferProjections: true })).toMatchObject({ appended: 9 });
       expect(await server.appendEvents(sampleRun('r1'))).toMatchObject({ appended: 0, duplicates: 9 });
       expect(await server.countEvents()).toBe(9);
-    } finally {
-      server.close();
-      job.close();
-    }
+    });
   });
 });
 
